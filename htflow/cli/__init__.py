@@ -1,0 +1,1 @@
+"""htflow command line: one module per command group."""
