@@ -115,9 +115,13 @@ class PwInput(BaseModel):
 
     def to_pwin(self) -> str:
         """Render ``pw.in`` text."""
-        system = {"ibrav": 0, "nat": len(self.symbols), "ntyp": len(self.species)}
+        system: dict[str, NamelistValue] = {
+            "ibrav": 0,
+            "nat": len(self.symbols),
+            "ntyp": len(self.species),
+        }
         system.update(self.system)
-        blocks = {
+        blocks: dict[str, dict[str, NamelistValue]] = {
             "control": self.control,
             "system": system,
             "electrons": self.electrons,

@@ -1,0 +1,340 @@
+"""The one place where pw.x, dos.x and projwfc.x start.
+
+:func:`run_pw` builds the MPI command from the settings, picks the number of k-point
+pools, bounds the run by the allocation's remaining walltime and supervises pw.x with
+Custodian and htflow's QE error handlers, which leave their audit trail in
+``custodian.json``. :func:`run_qe_tool` starts the post-processing programs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from custodian import Custodian
+from custodian.custodian import CustodianError, Job
+
+from htflow.exceptions import CalculationFailedError
+from htflow.qe.pwinput import PW_INPUT_FILE, PwInput
+from htflow.settings import HtflowSettings, get_settings
+
+if TYPE_CHECKING:
+    from custodian.custodian import ErrorHandler
+
+PW_OUTPUT_FILE = "pw.out"
+PW_STDERR_FILE = "pw.err"
+PW_EXITCODE_FILE = "pw.exitcode"
+QeProgram = Literal["pw", "dos", "projwfc"]
+
+
+def run_environment() -> dict[str, str]:
+    """Environment for QE processes: one BLAS thread per MPI rank, mpirun allowed as root."""
+    env = dict(os.environ)
+    env["OPENBLAS_NUM_THREADS"] = "1"
+    env["OMP_NUM_THREADS"] = env.get("HTFLOW_OMP_NUM_THREADS", "1")
+    env.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
+    env.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+    env.setdefault("OMPI_MCA_rmaps_base_oversubscribe", "1")
+    return env
+
+
+def irreducible_kpoint_count(pw_input: PwInput) -> int:
+    """Number of k-points pw.x will treat after symmetry reduction (an estimate for pools)."""
+    kpoints = pw_input.kpoints
+    if kpoints.mode == "gamma":
+        return 1
+    if kpoints.mode != "automatic":
+        return max(1, len(kpoints.points))
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    try:
+        analyzer = SpacegroupAnalyzer(pw_input.structure, symprec=1e-5)
+        mesh = analyzer.get_ir_reciprocal_mesh(kpoints.mesh, is_shift=kpoints.shift)
+        count = len(mesh)
+    except Exception:  # spglib fails on odd cells; then assume no symmetry
+        count = kpoints.mesh[0] * kpoints.mesh[1] * kpoints.mesh[2]
+    nspin = int(pw_input.system.get("nspin", 1))
+    return max(1, count) * (2 if nspin == 2 else 1)
+
+
+def choose_npool(n_kpoints: int, n_ranks: int) -> int:
+    """Largest pool count that divides the ranks and does not exceed the k-points.
+
+    K-point parallelisation is nearly perfect while every pool has work, so as many
+    pools as possible beat plane-wave parallelisation at the small rank counts of a
+    high-throughput job.
+    """
+    for npool in range(min(n_kpoints, n_ranks), 0, -1):
+        if n_ranks % npool == 0:
+            return npool
+    return 1
+
+
+def build_command(
+    program: QeProgram, settings: HtflowSettings, n_ranks: int | None = None, npool: int = 1
+) -> list[str]:
+    """The argv that starts ``program`` under the configured MPI launcher."""
+    executable = {"pw": settings.pw_cmd, "dos": settings.dos_cmd, "projwfc": settings.projwfc_cmd}[
+        program
+    ]
+    ranks = settings.mpi_ranks if n_ranks is None else n_ranks
+    argv = executable.split()
+    if npool > 1:
+        argv += ["-nk", str(npool)]
+    if settings.mpi_launcher == "none" or (settings.mpi_launcher == "mpirun" and ranks == 1):
+        return argv
+    if settings.mpi_launcher == "srun":
+        return ["srun", "-n", str(ranks), *settings.mpi_extra_args, *argv]
+    return ["mpirun", "-np", str(ranks), *settings.mpi_extra_args, *argv]
+
+
+def blas_library(executable: str = "pw.x") -> str | None:
+    """Path of the BLAS library ``executable`` loads, resolved through Debian's alternatives."""
+    path = shutil.which(executable.split(maxsplit=1)[0])
+    if path is None:
+        return None
+    try:
+        ldd = subprocess.run(
+            ["ldd", path], check=False, capture_output=True, text=True, timeout=30
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    for line in ldd.splitlines():
+        name, _, target = line.partition("=>")
+        if "libblas" in name or "openblas" in name:
+            target_path = target.split("(")[0].strip()
+            return str(Path(target_path).resolve()) if target_path else name.strip()
+    return None
+
+
+class _RecordingPopen(subprocess.Popen):
+    """A Popen that writes its exit code into the run directory once it is known.
+
+    Custodian waits on the process itself and checks the handlers before
+    ``Job.postprocess``; the handlers need the exit code, so it is written here.
+    """
+
+    exitcode_path: Path | None = None
+
+    def _record(self) -> None:
+        if self.returncode is not None and self.exitcode_path is not None:
+            self.exitcode_path.write_text(f"{self.returncode}\n")
+            self.exitcode_path = None
+
+    def wait(self, timeout: float | None = None) -> int:
+        code = super().wait(timeout)
+        self._record()
+        return code
+
+    def poll(self) -> int | None:
+        code = super().poll()
+        self._record()
+        return code
+
+
+class QeJob(Job):
+    """A Custodian job that runs one QE program on ``<stem>.in`` in its directory."""
+
+    def __init__(self, argv: list[str], stem: str = "pw", env: dict[str, str] | None = None):
+        self.argv = list(argv)
+        self.stem = stem
+        self.env = env
+        self._process: _RecordingPopen | None = None
+
+    def setup(self, directory: str = "./") -> None:
+        for stale in (f"{self.stem}.exitcode", "CRASH"):
+            (Path(directory) / stale).unlink(missing_ok=True)
+
+    def run(self, directory: str = "./") -> subprocess.Popen:
+        path = Path(directory)
+        with (
+            open(path / f"{self.stem}.out", "w") as stdout,
+            open(path / f"{self.stem}.err", "w") as stderr,
+        ):
+            process = _RecordingPopen(
+                [*self.argv, "-in", f"{self.stem}.in"],
+                cwd=path,
+                stdout=stdout,
+                stderr=stderr,
+                env=self.env or run_environment(),
+                start_new_session=True,
+            )
+        process.exitcode_path = path / f"{self.stem}.exitcode"
+        self._process = process
+        return process
+
+    def postprocess(self, directory: str = "./") -> None:
+        if self._process is not None:
+            self._process.poll()
+
+    def terminate(self, directory: str = "./") -> None:
+        """Stop the whole process group (mpirun and its ranks), politely first."""
+        process = self._process
+        if process is None or process.poll() is not None:
+            return
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def apply_walltime(pw_input: PwInput, settings: HtflowSettings) -> PwInput:
+    """Bound pw.x by the allocation's remaining time so it stops cleanly and can restart."""
+    if settings.walltime_end is None:
+        return pw_input
+    remaining = settings.walltime_end - time.time() - settings.walltime_margin
+    max_seconds = max(60.0, float(int(remaining)))
+    current = pw_input.control.get("max_seconds")
+    if isinstance(current, int | float) and current <= max_seconds:
+        return pw_input
+    return pw_input.updated(control={"max_seconds": max_seconds})
+
+
+def default_handlers() -> list[ErrorHandler]:
+    """Fresh QE error handlers for one run (never reused: handlers hold escalation state)."""
+    from htflow.qe.handlers import default_pw_handlers
+
+    return list(default_pw_handlers())
+
+
+def run_pw(
+    directory: str | Path = ".",
+    handlers: list[ErrorHandler] | None = None,
+    n_ranks: int | None = None,
+    max_corrections: int | None = None,
+    **custodian_kwargs: Any,
+) -> dict[str, Any]:
+    """Run pw.x on ``pw.in`` in ``directory`` under Custodian with the QE handlers.
+
+    Parameters
+    ----------
+    directory
+        Run directory holding ``pw.in`` and ``pw_input.json``.
+    handlers
+        Custodian handlers; default: a fresh set of htflow's QE handlers.
+    n_ranks
+        MPI ranks; default: the ``mpi_ranks`` setting.
+    max_corrections
+        Corrections allowed before giving up; default: the ``max_corrections`` setting.
+
+    Returns
+    -------
+    dict
+        ``command``, ``npool``, ``n_ranks``, ``blas`` and the Custodian ``corrections``.
+
+    Raises
+    ------
+    CalculationFailedError
+        When the handlers cannot repair the run; the message names the cause.
+    """
+    settings = get_settings()
+    path = Path(directory).resolve()
+    pw_input = PwInput.from_directory(path)
+    bounded = apply_walltime(pw_input, settings)
+    if bounded is not pw_input:
+        bounded.write(path)
+    ranks = settings.mpi_ranks if n_ranks is None else n_ranks
+    npool = choose_npool(irreducible_kpoint_count(bounded), ranks)
+    argv = build_command("pw", settings, n_ranks=ranks, npool=npool)
+    job = QeJob(argv, stem="pw")
+    custodian = Custodian(
+        handlers if handlers is not None else default_handlers(),
+        [job],
+        max_errors=settings.max_corrections if max_corrections is None else max_corrections,
+        polling_time_step=1,
+        monitor_freq=10,
+        directory=str(path),
+        **custodian_kwargs,
+    )
+    summary: dict[str, Any] = {
+        "command": argv,
+        "npool": npool,
+        "n_ranks": ranks,
+        "blas": blas_library(settings.pw_cmd),
+    }
+    try:
+        run_log = custodian.run()
+    except CustodianError as exc:
+        summary["corrections"] = corrections_from_log(path)
+        raise CalculationFailedError(failure_message(path, exc)) from exc
+    summary["corrections"] = _corrections(run_log)
+    return summary
+
+
+def run_qe_tool(program: QeProgram, directory: str | Path = ".", n_ranks: int = 1) -> None:
+    """Run dos.x or projwfc.x (``<program>.in`` → ``<program>.out``) in ``directory``."""
+    settings = get_settings()
+    path = Path(directory).resolve()
+    job = QeJob(build_command(program, settings, n_ranks=n_ranks), stem=program)
+    job.setup(str(path))
+    process = job.run(str(path))
+    code = process.wait()
+    if code != 0:
+        tail = _tail(path / f"{program}.out")
+        raise CalculationFailedError(f"{program}.x failed with exit code {code} in {path}: {tail}")
+
+
+def _corrections(run_log: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for entry in run_log:
+        for corr in entry.get("corrections", []):
+            out.append(
+                {
+                    "errors": list(corr.get("errors", [])),
+                    "actions": list(corr.get("actions", []) or []),
+                    "handler": type(corr.get("handler")).__name__,
+                }
+            )
+    return out
+
+
+def corrections_from_log(directory: str | Path) -> list[dict[str, Any]]:
+    """Corrections recorded in ``custodian.json`` (empty when there is none)."""
+    log = Path(directory) / Custodian.LOG_FILE
+    if not log.is_file():
+        return []
+    try:
+        run_log = json.loads(log.read_text())
+    except (OSError, ValueError):
+        return []
+    out = []
+    for entry in run_log:
+        for corr in entry.get("corrections", []):
+            handler = corr.get("handler")
+            name = handler.get("@class") if isinstance(handler, dict) else str(handler)
+            out.append(
+                {
+                    "errors": list(corr.get("errors", [])),
+                    "actions": list(corr.get("actions", []) or []),
+                    "handler": name,
+                }
+            )
+    return out
+
+
+def failure_message(directory: Path, exc: Exception) -> str:
+    """One line saying why pw.x could not be brought to a result."""
+    from htflow.qe import errors
+
+    explain = getattr(errors, "explain", None)
+    reason = explain(directory) if explain is not None else ""
+    return f"pw.x failed in {directory}: {reason or exc}"
+
+
+def _tail(path: Path, n: int = 3) -> str:
+    try:
+        lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return "no output"
+    return " | ".join(lines[-n:])
+
+
+__all__ = ["PW_INPUT_FILE", "QeJob", "build_command", "choose_npool", "run_pw", "run_qe_tool"]
