@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -110,7 +110,14 @@ class HtflowSettings(BaseSettings):
 
 def get_settings(**overrides: Any) -> HtflowSettings:
     """Read the settings now (environment over YAML file); keyword arguments win over both."""
-    return HtflowSettings(**overrides)
+    try:
+        return HtflowSettings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = ".".join(str(part) for part in first["loc"]) or "settings"
+        raise InputError(
+            f"setting {name!r}: {first['msg']} (check HTFLOW_{name.upper()} and {config_file_path()})"
+        ) from exc
 
 
 @contextmanager

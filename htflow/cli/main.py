@@ -2,21 +2,45 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
+
+from htflow.exceptions import HtflowError
 
 app = typer.Typer(
     name="htflow",
     help="High-throughput DFT campaigns on SLURM clusters.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    add_completion=False,
 )
 
 
-@app.callback()
-def _root() -> None:
-    """High-throughput DFT campaigns on SLURM clusters."""
+def _register() -> None:
+    from htflow.cli.demo import demo
+    from htflow.cli.pseudos import pseudos_app
+
+    app.add_typer(pseudos_app, name="pseudos", help="Register and list pseudopotential families.")
+    app.command("demo", help="Run the demo: a real Si relax → static → DOS with pw.x.")(demo)
+
+
+_register()
 
 
 def main() -> None:
-    """Entry point that turns htflow errors into one line and exit status 2."""
-    app()
+    """Entry point: htflow errors become one line on stderr and exit status 2."""
+    try:
+        app(standalone_mode=False)
+    except HtflowError as exc:
+        print(f"htflow: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except typer.Abort:
+        sys.exit(130)
+    except Exception as exc:  # click usage errors carry their own exit code
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
