@@ -1,16 +1,28 @@
 """Detect what went wrong in a pw.x run directory. Parsing only: no corrections here.
 
-The helper that implements :func:`detect_errors` owns this module; the enum below is
-the shared contract between detection (this module) and correction (``handlers``).
+The enum below is the shared contract between detection (this module) and correction
+(``handlers``). Detection reads ``pw.out`` once, line by line, so a 100 MB output costs one
+pass; ``CRASH``, ``pw.err``, ``pw.exitcode``, the input (``pw_input.json`` or ``pw.in``)
+and, for band occupations only, the XML. Missing, truncated or binary files never raise.
+The message strings and criteria follow aiida-quantumespresso's pw.x parser; the
+fixtures in ``tests/data/qe_errors`` record what Debian pw.x 6.7 really prints.
 """
 
 from __future__ import annotations
 
-from enum import Enum
+import json
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
-class PwError(str, Enum):
+class PwError(StrEnum):
     """Named failure classes of a pw.x run (cf. aiida-quantumespresso's exit codes)."""
 
     SCF_NOT_CONVERGED = "scf_not_converged"
@@ -34,7 +46,384 @@ class PwError(str, Enum):
 
 FATAL_ERRORS = frozenset({PwError.MISSING_PSEUDO, PwError.BAD_NAMELIST, PwError.UNKNOWN_CRASH})
 
+# Substrings of pw.out / CRASH lines, first match wins. "cdiaghg"-family messages come from
+# LAXlib and also appear as "problems computing cholesky decomposition" in ptoolkit.
+MESSAGES: tuple[tuple[str, PwError], ...] = (
+    ("Maximum CPU time exceeded", PwError.WALLTIME),
+    ("convergence NOT achieved after", PwError.SCF_NOT_CONVERGED),
+    ("history already reset at previous step: stopping", PwError.BFGS_HISTORY_FAILURE),
+    ("bfgs failed", PwError.BFGS_HISTORY_FAILURE),
+    ("The maximum number of steps has been reached", PwError.IONIC_NOT_CONVERGED),
+    ("Not enough space allocated for radial FFT", PwError.VC_RELAX_FFT_CONTRACTION),
+    ("problems computing cholesky", PwError.DIAGONALIZATION),
+    ("Cholesky failed in", PwError.DIAGONALIZATION),
+    ("S matrix not positive definite", PwError.DIAGONALIZATION),
+    ("too many bands are not converged", PwError.DIAGONALIZATION),
+    ("eigenvectors failed to converge", PwError.DIAGONALIZATION),
+    ("zhegvd failed", PwError.DIAGONALIZATION),
+    ("[Q, R] = qr(X, 0) failed", PwError.DIAGONALIZATION),
+)
+# "Error in routine X (N):" in pw.out; "from X : error # N" in CRASH. The routine decides
+# fatal input errors; the message on the next line decides everything else.
+_ERROR_ROUTINE = re.compile(r"Error in routine\s+(\S+)\s*\((-?\d+)\)|from\s+(\S+)\s*:\s*error\s*#")
+_FATAL_ROUTINES = {"readpp": PwError.MISSING_PSEUDO, "read_namelists": PwError.BAD_NAMELIST}
+_FLOAT = r"[-+]?\d*\.?\d+(?:[EeDd][-+]?\d+)?"
+_FORCE = re.compile(rf"atom\s+\d+\s+type\s+\d+\s+force\s*=\s*({_FLOAT})\s+({_FLOAT})\s+({_FLOAT})")
+_PRESSURE = re.compile(rf"P=\s*({_FLOAT})")
+_IONIC_CONVERGED = ("bfgs converged in", "Dynamics: convergence achieved")
+_FINAL_SCF = "final scf calculation at the relaxed structure"
+_INTERESTING = re.compile(
+    "|".join(
+        re.escape(marker)
+        for marker in (
+            *(m for m, _ in MESSAGES),
+            *_IONIC_CONVERGED,
+            "JOB DONE",
+            "Self-consistent Calculation",
+            "Error in routine",
+            "error #",
+            "inal scf calculation at the relaxed structure",
+            "Forces acting on atoms",
+            "P=",
+        )
+    )
+)
+# Signals a batch system or the runner use to stop a job, as exit codes (-N or 128+N).
+_KILL_SIGNALS = {1, 2, 6, 9, 15, 24}
+_NAMELISTS = ("control", "system", "electrons", "ions", "cell")
+
+# Thresholds: pw.x defaults, in pw.x units (Ry/bohr, kbar); electrons in the top band.
+DEFAULT_FORC_CONV_THR = 1.0e-3
+DEFAULT_PRESS_CONV_THR = 0.5
+BAND_OCCUPATION_THRESHOLD = 0.005
+
+
+@dataclass
+class _Scan:
+    """What one pass over a run directory found."""
+
+    errors: set[PwError] = field(default_factory=set)
+    messages: list[str] = field(default_factory=list)
+    crash_message: str = ""
+    crash_routine: str = ""
+
+
+@dataclass
+class _OutputState:
+    job_done: bool = False
+    scf_started: bool = False
+    ionic_converged: bool = False
+    in_final_scf: bool = False
+    collecting_forces: bool = False
+    max_force: float | None = None  # of the latest force block (Ry/bohr)
+    pressure: float | None = None  # of the latest stress block (kbar)
+    relax_force: float | None = None  # last values before the final scf
+    relax_pressure: float | None = None
+    pending_routine: str | None = None
+    hits: list[tuple[PwError | None, str, str]] = field(default_factory=list)
+
 
 def detect_errors(directory: str | Path = ".") -> set[PwError]:
-    """Return the failure classes found in a pw.x run directory (empty when it succeeded)."""
-    raise NotImplementedError
+    """Return the failure classes found in a pw.x run directory (empty when it succeeded).
+
+    Parameters
+    ----------
+    directory
+        A run directory following htflow's conventions (``pw.out``, ``pw.err``,
+        ``pw.exitcode``, ``CRASH``, ``pw_input.json`` or ``pw.in``, ``out/pwscf.xml``).
+    """
+    return _scan(Path(directory)).errors
+
+
+def summarize_errors(directory: str | Path = ".") -> list[str]:
+    """Return the pw.x lines behind the detected errors, in output order, without repeats."""
+    return _scan(Path(directory)).messages
+
+
+def explain(directory: str | Path = ".") -> str:
+    """Return a one-line explanation of the failure (empty string when none was detected)."""
+    scan = _scan(Path(directory))
+    if not scan.errors:
+        return ""
+    if PwError.MISSING_PSEUDO in scan.errors:
+        # pw.x names its fallback directory, not pseudo_dir, so only the file name helps.
+        match = re.search(r"([^\s/]+\.(?:upf|UPF|psp8|vdb|van|RRKJ3))", scan.crash_message)
+        name = match.group(1) if match else "a pseudopotential file"
+        return (
+            f"pw.x could not read pseudopotential {name} (Error in routine readpp): "
+            "check pseudo_dir and the family registration"
+        )
+    if PwError.BAD_NAMELIST in scan.errors:
+        bad = re.search(r'namelist &(\w+): "(.*)"', scan.crash_message)
+        keys = re.findall(r"([A-Za-z_]\w*)\s*=", bad.group(2)) if bad else []
+        if bad and len(keys) == 1:
+            return (
+                f"pw.x rejected key {keys[0]!r} in &{bad.group(1).upper()} (Error in routine "
+                "read_namelists): remove it or correct its spelling"
+            )
+        return (
+            f"pw.x rejected the input namelists (Error in routine read_namelists: "
+            f"{scan.crash_message}): remove or correct the offending key"
+        )
+    if PwError.UNKNOWN_CRASH in scan.errors:
+        if scan.crash_routine:
+            return f"pw.x stopped with Error in routine {scan.crash_routine}: {scan.crash_message}"
+        return "pw.x stopped without a known message: " + (
+            "; ".join(scan.messages) or "no JOB DONE and no error text in pw.out, CRASH or pw.err"
+        )
+    names = ", ".join(sorted(error.value for error in scan.errors))
+    detail = "; ".join(scan.messages[:3])
+    return f"pw.x run failed ({names})" + (f": {detail}" if detail else "")
+
+
+def _scan(directory: Path) -> _Scan:
+    inputs = _read_input(directory)
+    control = inputs.get("control", {})
+    calculation = str(control.get("calculation", "scf")).lower()
+    state = _OutputState()
+    for line in _lines(directory / "pw.out"):
+        _feed(state, line)
+    crash = directory / "CRASH"
+    crash_exists = crash.is_file()
+    crash_state = _OutputState()
+    for line in _lines(crash):
+        _feed(crash_state, line)
+    exit_code = _read_exit_code(directory / "pw.exitcode")
+
+    scan = _Scan()
+    seen: set[str] = set()
+    for error, line, routine in [*state.hits, *crash_state.hits]:
+        if error is not None:
+            scan.errors.add(error)
+        elif routine:
+            scan.errors.add(_FATAL_ROUTINES.get(routine, PwError.UNKNOWN_CRASH))
+        if routine and not scan.crash_routine:
+            scan.crash_routine, scan.crash_message = routine, line
+        if line not in seen:
+            seen.add(line)
+            scan.messages.append(line)
+
+    electrons = inputs.get("electrons", {})
+    accepted_exit_codes = {None, 0}
+    if PwError.SCF_NOT_CONVERGED in scan.errors and (
+        electrons.get("scf_must_converge") is False or electrons.get("electron_maxstep") == 0
+    ):
+        scan.errors.discard(PwError.SCF_NOT_CONVERGED)  # the input says this is fine
+        accepted_exit_codes.add(2)  # pw.x's exit status for an unconverged scf
+
+    if calculation in ("relax", "vc-relax") and state.job_done:
+        _check_ionic(scan, state, inputs, calculation)
+    if (
+        state.job_done
+        and not (scan.errors - {PwError.FINAL_SCF_MISMATCH})
+        and _top_band_occupied(_xml_path(directory, control))
+    ):
+        scan.errors.add(PwError.INSUFFICIENT_BANDS)
+        scan.messages.append("highest band occupied (XML occupations)")
+
+    if not state.job_done and not crash_exists and not scan.errors:
+        _classify_abort(scan, state, directory, exit_code)
+    elif state.job_done and not scan.errors and exit_code not in accepted_exit_codes:
+        scan.errors.add(PwError.UNKNOWN_CRASH)
+        scan.messages.append(f"pw.x printed JOB DONE but exited with code {exit_code}")
+    elif crash_exists and not scan.errors:
+        scan.errors.add(PwError.UNKNOWN_CRASH)
+    return scan
+
+
+def _feed(state: _OutputState, line: str) -> None:
+    """Update ``state`` with one output line (the whole per-line cost of detection)."""
+    if not (state.pending_routine or state.collecting_forces or _INTERESTING.search(line)):
+        return  # one regex scan rejects almost every line of a long output
+    stripped = " ".join(line.split())
+    if not stripped:
+        return
+    if state.pending_routine is not None:
+        if not stripped.startswith(("%", "task #")):
+            routine, state.pending_routine = state.pending_routine, None
+            error = next((e for marker, e in MESSAGES if marker in stripped), None)
+            state.hits.append((error, stripped, "" if error else routine))
+        return
+    if "JOB DONE" in line:
+        state.job_done = True
+        return
+    if "Self-consistent Calculation" in line:
+        state.scf_started = True
+    match = _ERROR_ROUTINE.search(line)
+    if match:
+        state.pending_routine = match.group(1) or match.group(3)
+        return
+    for marker, error in MESSAGES:
+        if marker in line:
+            state.hits.append((error, stripped, ""))
+            return
+    if any(marker in line for marker in _IONIC_CONVERGED):
+        state.ionic_converged = True
+    elif _FINAL_SCF in line.lower():
+        state.in_final_scf = True
+        state.relax_force, state.relax_pressure = state.max_force, state.pressure
+        state.max_force = state.pressure = None
+    elif "Forces acting on atoms" in line:
+        state.max_force, state.collecting_forces = 0.0, True
+    elif "Total force" in line:
+        state.collecting_forces = False  # decompositions below repeat "atom ... force ="
+    elif state.collecting_forces and state.max_force is not None:
+        forces = _FORCE.search(line)
+        if forces:
+            component = max(abs(_to_float(x)) for x in forces.groups())
+            state.max_force = max(state.max_force, component)
+    elif "P=" in line and "stress" in line:
+        pressure = _PRESSURE.search(line)
+        if pressure:
+            state.pressure = _to_float(pressure.group(1))
+
+
+def _check_ionic(scan: _Scan, state: _OutputState, inputs: dict, calculation: str) -> None:
+    """Relax checks after a clean finish: convergence, BFGS history, final scf (AiiDA-style)."""
+    force_thr = float(inputs.get("control", {}).get("forc_conv_thr", DEFAULT_FORC_CONV_THR))
+    cell = inputs.get("cell", {})
+    press_thr = float(cell.get("press_conv_thr", DEFAULT_PRESS_CONV_THR))
+    press = float(cell.get("press", 0.0))
+    # a constrained cell makes a pressure threshold meaningless (as in aiida-quantumespresso)
+    check_stress = calculation == "vc-relax" and cell.get("cell_dofree", "all") == "all"
+
+    def converged(force: float | None, pressure: float | None) -> bool:
+        ok = force is None or force < force_thr
+        if check_stress and pressure is not None:
+            ok = ok and abs(pressure - press) < press_thr
+        return ok
+
+    relax_force = state.relax_force if state.in_final_scf else state.max_force
+    relax_pressure = state.relax_pressure if state.in_final_scf else state.pressure
+    if PwError.BFGS_HISTORY_FAILURE in scan.errors and converged(relax_force, relax_pressure):
+        scan.errors.discard(PwError.BFGS_HISTORY_FAILURE)  # forces already below threshold
+    if scan.errors:
+        return
+    if not state.ionic_converged:
+        scan.errors.add(PwError.IONIC_NOT_CONVERGED)
+        scan.messages.append("relaxation finished without a convergence message")
+    elif state.in_final_scf and not converged(state.max_force, state.pressure):
+        scan.errors.add(PwError.FINAL_SCF_MISMATCH)
+        scan.messages.append(
+            f"final scf exceeds thresholds: max force {state.max_force} Ry/bohr "
+            f"(forc_conv_thr {force_thr}), P = {state.pressure} kbar (press {press}, "
+            f"press_conv_thr {press_thr})"
+        )
+
+
+def _classify_abort(
+    scan: _Scan, state: _OutputState, directory: Path, exit_code: int | None
+) -> None:
+    """No JOB DONE, no CRASH, no known message: killed, silent LAXlib abort, or unknown."""
+    if exit_code is None or exit_code < 0 or (exit_code - 128) in _KILL_SIGNALS:
+        scan.errors.add(PwError.KILLED)
+        scan.messages.append(
+            "pw.x was interrupted: no JOB DONE and no CRASH"
+            + ("" if exit_code is None else f" (exit code {exit_code})")
+        )
+        return
+    stderr = " ".join(_lines(directory / "pw.err", limit=200))
+    if "MPI_ABORT" in stderr and state.scf_started:
+        # LAXlib (dense linear algebra) aborts without errore: no CRASH, and gfortran's
+        # buffered stdout loses the message. During the scf that means the subspace
+        # diagonalization failed (cdiaghg: S matrix not positive definite, cholesky...).
+        scan.errors.add(PwError.DIAGONALIZATION)
+        scan.messages.append(f"MPI_ABORT during the scf without CRASH (exit code {exit_code})")
+        return
+    scan.errors.add(PwError.UNKNOWN_CRASH)
+    scan.messages.append(f"pw.x exited with code {exit_code} without JOB DONE or CRASH")
+
+
+def _top_band_occupied(xml: Path) -> bool:
+    """True when the highest band holds more than BAND_OCCUPATION_THRESHOLD electrons.
+
+    Only for smearing or tetrahedra: with fixed occupations a full top band is normal. The
+    XML gives occupations per state (0..1, or above 1 with m-v smearing); without spin
+    polarization each state holds two electrons, as in aiida-quantumespresso's check.
+    """
+    if not xml.is_file():
+        return False
+    degeneracy = 2.0
+    try:
+        for _, element in ET.iterparse(xml, events=("end",)):
+            if element.tag in ("lsda", "noncolin") and (element.text or "").strip() == "true":
+                degeneracy = 1.0
+            elif element.tag == "occupations_kind" and (element.text or "").strip() == "fixed":
+                return False
+            elif element.tag == "ks_energies":
+                occupations = element.find("occupations")
+                values = (occupations.text or "").split() if occupations is not None else []
+                if values and _to_float(values[-1]) * degeneracy > BAND_OCCUPATION_THRESHOLD:
+                    return True
+                element.clear()
+    except (ET.ParseError, OSError, ValueError):
+        return False
+    return False
+
+
+def _xml_path(directory: Path, control: dict[str, Any]) -> Path:
+    outdir = str(control.get("outdir", "out"))
+    prefix = str(control.get("prefix", "pwscf"))
+    return directory / outdir / f"{prefix}.xml"
+
+
+def _lines(path: Path, limit: int | None = None) -> Iterator[str]:
+    """Yield decoded lines of ``path``; nothing when it is missing or unreadable."""
+    try:
+        with path.open("rb") as handle:
+            for count, raw in enumerate(handle):
+                if limit is not None and count >= limit:
+                    return
+                yield raw.decode("utf-8", errors="replace")
+    except OSError:
+        return
+
+
+def _read_exit_code(path: Path) -> int | None:
+    try:
+        return int(path.read_text(errors="replace").strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _read_input(directory: Path) -> dict[str, dict[str, Any]]:
+    """Namelists (lower-case keys) from pw_input.json, else parsed from pw.in."""
+    try:
+        data = json.loads((directory / "pw_input.json").read_text())
+        return {name: dict(data.get(name) or {}) for name in _NAMELISTS}
+    except (OSError, ValueError, TypeError, AttributeError):
+        pass
+    namelists: dict[str, dict[str, Any]] = {}
+    current: dict[str, Any] | None = None
+    assignment = re.compile(r"([A-Za-z_][\w()%,]*?)\s*=\s*('[^']*'|\"[^\"]*\"|[^,\s]+)")
+    for line in _lines(directory / "pw.in", limit=10_000):
+        text = line.split("!")[0].strip()
+        if text.startswith("&"):
+            current = namelists.setdefault(text[1:].split()[0].lower(), {})
+        elif text == "/":
+            current = None
+        elif current is not None:
+            for key, value in assignment.findall(text):
+                current[key.lower()] = _fortran_value(value)
+    return namelists
+
+
+def _fortran_value(value: str) -> Any:
+    if value[0] in "'\"":
+        return value[1:-1]
+    if value.lower() in (".true.", ".t.", "true"):
+        return True
+    if value.lower() in (".false.", ".f.", "false"):
+        return False
+    try:
+        return int(value)
+    except ValueError:
+        pass
+    try:
+        return _to_float(value)
+    except ValueError:
+        return value
+
+
+def _to_float(text: str) -> float:
+    return float(text.replace("D", "E").replace("d", "e"))
