@@ -31,16 +31,7 @@ _register()
 def main() -> None:
     """Entry point: htflow errors become one line on stderr and exit status 2."""
     try:
-        app(standalone_mode=False)
+        app()
     except HtflowError as exc:
         print(f"htflow: error: {exc}", file=sys.stderr)
         sys.exit(2)
-    except typer.Abort:
-        sys.exit(130)
-    except Exception as exc:  # click usage errors carry their own exit code
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise

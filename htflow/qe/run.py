@@ -41,6 +41,8 @@ def run_environment() -> dict[str, str]:
     env.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
     env.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
     env.setdefault("OMPI_MCA_rmaps_base_oversubscribe", "1")
+    # LAXlib aborts through MPI; unbuffered gfortran units keep its message in pw.out.
+    env.setdefault("GFORTRAN_UNBUFFERED_PRECONNECTED", "y")
     return env
 
 
