@@ -1,0 +1,84 @@
+"""Band edges and gaps from Kohn-Sham eigenvalues on the run's k-points."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# Bands within this distance of the Fermi level (eV) touch it rather than cross it: an
+# insulator's valence band maximum often sits exactly at the reported Fermi level.
+CROSSING_TOLERANCE = 1e-4
+
+
+@dataclass(frozen=True)
+class BandEdges:
+    """homo, lumo and gaps (eV); None where they cannot be known."""
+
+    homo: float | None = None
+    lumo: float | None = None
+    band_gap: float | None = None
+    direct_gap: float | None = None
+    is_gap_direct: bool | None = None
+    is_metal: bool | None = None
+
+
+def band_edges(
+    eigenvalues: np.ndarray,
+    occupations: np.ndarray,
+    efermi: float | None,
+    fixed_occupations: bool,
+) -> BandEdges:
+    """Band edges from eigenvalues and occupations of shape (nspin, nk, nbnd).
+
+    Parameters
+    ----------
+    eigenvalues
+        Kohn-Sham eigenvalues (eV).
+    occupations
+        Occupations per spin channel, 0..1.
+    efermi
+        Fermi level (eV), used to split occupied from empty states with smearing or
+        tetrahedra; with fixed occupations the occupations decide.
+    fixed_occupations
+        True for pw.x's ``occupations='fixed'`` (an insulator by construction).
+    """
+    if fixed_occupations or efermi is None:
+        occupied = occupations > 0.5
+    else:
+        if _crosses(eigenvalues, efermi):
+            return BandEdges(band_gap=0.0, is_metal=True)
+        occupied = eigenvalues <= efermi + CROSSING_TOLERANCE
+    if not occupied.any():
+        return BandEdges()
+    homo = float(eigenvalues[occupied].max())
+    if occupied.all():
+        return BandEdges(homo=homo, is_metal=False)
+    lumo = float(eigenvalues[~occupied].min())
+    if lumo <= homo:
+        return BandEdges(band_gap=0.0, is_metal=True)
+    direct = _direct_gap(eigenvalues, occupied)
+    gap = lumo - homo
+    return BandEdges(
+        homo=homo,
+        lumo=lumo,
+        band_gap=gap,
+        direct_gap=direct,
+        is_gap_direct=None if direct is None else bool(direct - gap < CROSSING_TOLERANCE),
+        is_metal=False,
+    )
+
+
+def _crosses(eigenvalues: np.ndarray, efermi: float) -> bool:
+    """True when some band has states both clearly below and clearly above efermi."""
+    low = eigenvalues.min(axis=1) < efermi - CROSSING_TOLERANCE
+    high = eigenvalues.max(axis=1) > efermi + CROSSING_TOLERANCE
+    return bool(np.any(low & high))
+
+
+def _direct_gap(eigenvalues: np.ndarray, occupied: np.ndarray) -> float | None:
+    below = np.where(occupied, eigenvalues, -np.inf).max(axis=(0, 2))
+    above = np.where(occupied, np.inf, eigenvalues).min(axis=(0, 2))
+    gaps = above - below
+    gaps = gaps[np.isfinite(gaps)]
+    return float(gaps.min()) if gaps.size else None
