@@ -8,6 +8,7 @@ these programs write are already in eV.
 from __future__ import annotations
 
 import re
+import warnings
 from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,11 +25,13 @@ if TYPE_CHECKING:
 DOS_FILE = "pwscf.dos"
 PDOS_PREFIX = "pwscf"
 
+# pymatgen renamed Orbital.dx2 to dx2_y2 (the old name is deprecated).
+_DX2_Y2 = Orbital["dx2_y2"] if "dx2_y2" in Orbital.__members__ else Orbital["dx2"]
 # projwfc.x writes the m-resolved columns of each l in QE's real-harmonics order.
 _QE_ORBITALS: dict[str, tuple[Orbital, ...]] = {
     "s": (Orbital.s,),
     "p": (Orbital.pz, Orbital.px, Orbital.py),
-    "d": (Orbital.dz2, Orbital.dxz, Orbital.dyz, Orbital.dx2, Orbital.dxy),
+    "d": (Orbital.dz2, Orbital.dxz, Orbital.dyz, _DX2_Y2, Orbital.dxy),
     "f": (
         Orbital.f0,
         Orbital.f1,
@@ -226,7 +229,10 @@ def _orbital_densities(path: Path, l_label: str) -> dict[Orbital, dict[Spin, np.
 
 def _load_columns(path: Path) -> np.ndarray | None:
     try:
-        data = np.loadtxt(path, comments="#", ndmin=2)
+        with warnings.catch_warnings():
+            # An empty file (program stopped before writing) is a None, not a warning.
+            warnings.simplefilter("ignore", UserWarning)
+            data = np.loadtxt(path, comments="#", ndmin=2)
     except ValueError:
         return None
     return data if data.size else None

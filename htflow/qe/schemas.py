@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_serializer
 from pymatgen.core import Structure
 
 from htflow.qe.pwinput import PwInput
@@ -129,6 +129,11 @@ class PwOutput(BaseModel):
     wall_time: float | None = Field(None, description="pw.x's total wall time (s).")
     cpu_time: float | None = Field(None, description="pw.x's total CPU time (s).")
 
+    @field_serializer("structure", when_used="json")
+    def _structure_as_dict(self, structure: Structure | None) -> dict[str, Any] | None:
+        # pymatgen's Structure validates from its as_dict() form but has no JSON serializer.
+        return None if structure is None else structure.as_dict()
+
 
 class PwTaskDoc(BaseModel):
     """Everything about one pw.x run directory; the output of htflow's QE jobs."""
@@ -168,6 +173,11 @@ class PwTaskDoc(BaseModel):
         default_factory=lambda: datetime.now(UTC),
         description="When this document was built (UTC).",
     )
+
+    @field_serializer("structure", when_used="json")
+    def _structure_as_dict(self, structure: Structure | None) -> dict[str, Any] | None:
+        # pymatgen's Structure validates from its as_dict() form but has no JSON serializer.
+        return None if structure is None else structure.as_dict()
 
     @classmethod
     def from_directory(cls, directory: str | Path, **kwargs: Any) -> PwTaskDoc:
