@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_serializer
 from pymatgen.core import Structure
+from pymatgen.electronic_structure.bandstructure import BandStructureSymmLine
+from pymatgen.electronic_structure.dos import CompleteDos, Dos
 
 from htflow.qe.pwinput import PwInput
 
@@ -169,15 +171,23 @@ class PwTaskDoc(BaseModel):
     blas: str | None = Field(None, description="BLAS library pw.x ran with (set by the caller).")
     nprocs: int | None = Field(None, description="Number of MPI processes.")
     n_pools: int | None = Field(None, description="Number of k-point pools (npool).")
+    dos: CompleteDos | Dos | None = Field(
+        None,
+        description="Density of states from dos.x / projwfc.x (energies in eV, states/eV "
+        "per cell), set by the caller after an nscf run.",
+    )
+    band_structure: BandStructureSymmLine | None = Field(
+        None, description="Line-mode band structure (eV), set by the caller after a bands run."
+    )
     last_updated: datetime = Field(
         default_factory=lambda: datetime.now(UTC),
         description="When this document was built (UTC).",
     )
 
-    @field_serializer("structure", when_used="json")
-    def _structure_as_dict(self, structure: Structure | None) -> dict[str, Any] | None:
-        # pymatgen's Structure validates from its as_dict() form but has no JSON serializer.
-        return None if structure is None else structure.as_dict()
+    @field_serializer("structure", "dos", "band_structure", when_used="json")
+    def _msonable_as_dict(self, value: Any) -> dict[str, Any] | None:
+        # pymatgen objects validate from their as_dict() form but have no JSON serializer.
+        return None if value is None else value.as_dict()
 
     @classmethod
     def from_directory(cls, directory: str | Path, **kwargs: Any) -> PwTaskDoc:

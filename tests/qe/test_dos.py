@@ -71,3 +71,14 @@ def test_missing_files_return_none(tmp_path):
     assert parse_projwfc(tmp_path, parse_last_structure(RUN)) is None
     (tmp_path / "pwscf.dos").write_text("#  E (eV)   dos(E)     Int dos(E) EFermi = 1.0 eV\n")
     assert parse_dos(tmp_path) is None
+
+
+def test_task_doc_carries_the_dos_through_json():
+    from htflow.qe.schemas import PwTaskDoc
+
+    complete = parse_projwfc(RUN, parse_last_structure(RUN))
+    doc = PwTaskDoc.from_directory(RUN, dos=complete)
+    assert isinstance(doc.dos, type(complete))
+    restored = PwTaskDoc.model_validate_json(doc.model_dump_json())
+    assert type(restored.dos) is type(complete)
+    assert np.allclose(restored.dos.densities[Spin.up], complete.densities[Spin.up])
