@@ -50,6 +50,7 @@ PRIORITY: tuple[PwError, ...] = (
 )
 
 IONIC_CALCULATIONS = frozenset({"relax", "vc-relax", "md", "vc-md"})
+VARIABLE_CELL = frozenset({"vc-relax", "vc-md"})
 # Defaults of pw.x 6.7 for the keys the handlers scale (INPUT_PW).
 QE_DEFAULTS: dict[str, float | int | str] = {
     "mixing_beta": 0.7,
@@ -270,6 +271,8 @@ def from_charge_density(directory: str | Path, pw_input: PwInput, wavefunctions:
 
 def last_structure_actions(directory: str | Path, pw_input: PwInput) -> list[Action]:
     """Actions moving the input to the last complete structure pw.x printed (may be none)."""
+    from pymatgen.core import Lattice, Structure
+
     from htflow.qe.outputs import parse_last_structure  # written in parallel: import lazily
 
     structure = parse_last_structure(directory)
@@ -277,6 +280,10 @@ def last_structure_actions(directory: str | Path, pw_input: PwInput) -> list[Act
         return []
     if [site.specie.symbol for site in structure] != pw_input.symbols:
         return []  # not this input's structure; keep the input's own
+    if calculation(pw_input) not in VARIABLE_CELL:
+        # The cell is fixed: pw.out prints it only through alat (4 decimals in bohr), so
+        # keep the input's exact lattice and take the positions alone.
+        structure = Structure(Lattice(pw_input.lattice), pw_input.symbols, structure.frac_coords)
     new = pw_input.with_structure(structure)
     if _same_geometry(new, pw_input):
         return []
