@@ -18,14 +18,28 @@ from htflow.qe.units import BOHR_TO_ANGSTROM
 from htflow.qe.xml_parser import element_of
 
 _BLOCK = re.compile(r"^(CELL_PARAMETERS|ATOMIC_POSITIONS)\s*[({]?\s*([^)}\n]*)[)}]?\s*$", re.M)
-_ROW = re.compile(r"^\s*(\S+)?\s*([-+]?\d*\.\d+)\s+([-+]?\d*\.\d+)\s+([-+]?\d*\.\d+)")
+# A row: an optional species label (starts with a letter), then three numbers.
+_ROW = re.compile(r"^\s*(?:([A-Za-z]\S*)\s+)?([-+]?\d*\.\d+)\s+([-+]?\d*\.\d+)\s+([-+]?\d*\.\d+)")
 _NAT = re.compile(r"number of atoms/cell\s*=\s*(\d+)")
 
 
-def structures_from_stdout(text: str) -> list[Structure]:
-    """Every complete structure printed after an ionic step, in order (Å)."""
-    initial = parse_initial_structure(text)
-    alat = parse_alat(text)
+def structures_from_stdout(
+    text: str, initial: Structure | None = None, alat: float | None = None
+) -> list[Structure]:
+    """Every complete structure printed after an ionic step, in order (Å).
+
+    Parameters
+    ----------
+    text
+        pw.x's stdout.
+    initial
+        The input structure, whose cell is used until a CELL_PARAMETERS block changes it;
+        by default the cell pw.x echoes in its header (six significant decimals only).
+    alat
+        pw.x's alat (Å) for blocks in alat units; by default read from the header.
+    """
+    initial = initial or parse_initial_structure(text)
+    alat = alat or parse_alat(text)
     nat_match = _NAT.search(text)
     if initial is None or alat is None or nat_match is None:
         return []

@@ -44,7 +44,7 @@ def build_task_doc(directory: str | Path, **kwargs: Any) -> PwTaskDoc:
     xml, stdout, text = _load(directory)
     summary = parse_input_summary(directory, stdout)
     calculation = _calculation(directory, summary.pw_input, xml)
-    output = _output(xml, stdout, text, calculation)
+    output = _output(xml, stdout, text, calculation, summary.pw_input)
     structure = output.structure or _input_structure(summary.pw_input, text)
     fields: dict[str, Any] = {
         "dir_name": str(directory),
@@ -69,7 +69,7 @@ def parse_pw_output(directory: str | Path) -> PwOutput:
     """The results of the pw.x run in ``directory`` (empty when it produced nothing)."""
     xml, stdout, text = _load(Path(directory))
     pw_input = _read_pw_input(Path(directory))[0]
-    return _output(xml, stdout, text, _calculation(Path(directory), pw_input, xml))
+    return _output(xml, stdout, text, _calculation(Path(directory), pw_input, xml), pw_input)
 
 
 def parse_last_structure(directory: str | Path) -> Structure | None:
@@ -79,12 +79,10 @@ def parse_last_structure(directory: str | Path) -> Structure | None:
     ``pw.out`` (relax, vc-relax), else from the XML data file. None when neither holds a
     structure (e.g. killed during the first SCF before writing anything).
     """
-    text = read_stdout(directory)
-    structures = structures_from_stdout(text) if text else []
-    if structures:
-        return structures[-1]
-    xml, _, _ = _load(Path(directory))
-    return xml.structure if xml else None
+    xml, _, text = _load(Path(directory))
+    pw_input = _read_pw_input(Path(directory))[0]
+    last = _last_stdout_structure(text, pw_input, xml) if text else None
+    return _first(last, xml.structure if xml else None)
 
 
 def parse_pw_version(directory: str | Path) -> str | None:
@@ -175,14 +173,18 @@ def _calculation(directory: Path, pw_input: PwInput | None, xml: XmlData | None)
 
 
 def _output(
-    xml: XmlData | None, stdout: StdoutData | None, text: str | None, calculation: str
+    xml: XmlData | None,
+    stdout: StdoutData | None,
+    text: str | None,
+    calculation: str,
+    pw_input: PwInput | None = None,
 ) -> PwOutput:
     x = xml or XmlData()
     s = stdout or StdoutData()
     # A run that stopped early may have left the XML of an earlier ionic step; its stdout
     # then knows more about where the run stood.
     stopped_early = stdout is not None and not stdout.job_done
-    last = _last_stdout_structure(text) if text else None
+    last = _last_stdout_structure(text, pw_input, xml) if text else None
     structure = _first(last, x.structure) if stopped_early else _first(x.structure, last)
     stress = _first(x.stress, s.stress)
     forces = _first(x.forces, s.forces)
@@ -263,8 +265,17 @@ def _ionic_converged(
     return bool(verdict)
 
 
-def _last_stdout_structure(text: str) -> Structure | None:
-    structures = structures_from_stdout(text)
+def _last_stdout_structure(
+    text: str, pw_input: PwInput | None, xml: XmlData | None
+) -> Structure | None:
+    # The input's own cell is exact; pw.x's header echoes it with six decimals only.
+    if pw_input is not None:
+        initial: Structure | None = pw_input.structure
+        alat = float(np.linalg.norm(pw_input.lattice[0]))
+    else:
+        initial = xml.input_structure if xml else None
+        alat = xml.alat if xml else None
+    structures = structures_from_stdout(text, initial, alat)
     return structures[-1] if structures else None
 
 

@@ -30,6 +30,7 @@ _VERSION = re.compile(r"Program PWSCF v\.(\S+) starts on\s+(\S+)\s+at\s+([\d: ]+
 _NPROCS = re.compile(r"(?:running on|Number of MPI processes:)\s+(\d+)")
 _NPOOL = re.compile(r"K-points division:\s+npool\s*=\s*(\d+)")
 _ALAT = re.compile(rf"lattice parameter \(alat\)\s*=\s*({_FLOAT})\s+a\.u\.")
+_CELLDM1 = re.compile(rf"celldm\(1\)=\s*({_FLOAT})")
 _TOTAL_ENERGY = re.compile(rf"^!+\s*total energy\s*=\s*({_FLOAT})\s+Ry", re.M)
 _SMEARING = re.compile(rf"smearing contrib\. \(-TS\)\s*=\s*({_FLOAT})\s+Ry")
 _EFERMI = re.compile(rf"the Fermi energy is\s+({_FLOAT})\s+ev")
@@ -194,7 +195,8 @@ def _last_stress(text: str) -> np.ndarray | None:
 def parse_alat(text: str) -> float | None:
     """The lattice parameter alat (Å) from the stdout header."""
     # The first one: a vc-relax's final SCF prints the header again with the same alat.
-    match = _ALAT.search(text)
+    # celldm(1) carries six decimals where the 'lattice parameter' line has four.
+    match = _CELLDM1.search(text) or _ALAT.search(text)
     return None if match is None else float(match.group(1)) * BOHR_TO_ANGSTROM
 
 

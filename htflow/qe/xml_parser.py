@@ -34,6 +34,7 @@ class XmlData:
     calculation: str | None = None
     structure: Structure | None = None
     input_structure: Structure | None = None
+    alat: float | None = None  # Å, pw.x's lattice parameter
     energy: float | None = None
     smearing_energy: float | None = None  # -TS (eV), QE's "demet"
     forces: np.ndarray | None = None
@@ -82,7 +83,10 @@ def parse_xml(path: str | Path) -> XmlData | None:
     output = root.find("output")
     if output is not None:
         _read_output(output, data)
-    data.input_structure = _structure(root.find("input/atomic_structure"))
+    node = root.find("input/atomic_structure")
+    data.input_structure = _structure(node)
+    if node is not None and node.get("alat"):
+        data.alat = float(node.get("alat", "nan")) * BOHR_TO_ANGSTROM
     return data
 
 

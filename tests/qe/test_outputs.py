@@ -104,6 +104,8 @@ def test_relax_converged(docs):
     assert doc.structure.volume == pytest.approx(initial.volume, rel=1e-5)
     last = parse_last_structure(DATA / "si_relax")
     assert np.allclose(last.cart_coords, doc.structure.cart_coords, atol=1e-4)
+    # A fixed-cell restart keeps the input's cell exactly (not pw.x's 6-decimal echo).
+    assert np.allclose(last.lattice.matrix, initial.lattice.matrix, atol=1e-10)
 
 
 def test_relax_hitting_nstep_keeps_last_structure(docs):
@@ -144,6 +146,9 @@ def test_crashed_vc_relax_returns_partial_results(docs):
     last = parse_last_structure(DATA / "al_vc_relax_crashed")
     # pw.x printed 'new unit-cell volume = 40.62919 a.u.^3 ( 6.02062 Ang^3 )' before dying.
     assert last.volume == pytest.approx(6.02062, abs=1e-4)
+    # First row of 'CELL_PARAMETERS (alat=  7.20000000)': 0.002378210 0.387878227 0.387878227.
+    row = np.array([0.002378210, 0.387878227, 0.387878227]) * 7.2 * 0.529177210903
+    assert np.allclose(last.lattice.matrix[0], row, atol=1e-8)
 
 
 def test_unconverged_scf_does_not_raise(docs):
