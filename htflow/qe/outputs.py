@@ -271,7 +271,7 @@ def _last_stdout_structure(
     # The input's own cell is exact; pw.x's header echoes it with six decimals only.
     if pw_input is not None:
         initial: Structure | None = pw_input.structure
-        alat = float(np.linalg.norm(pw_input.lattice[0]))
+        alat: float | None = float(np.linalg.norm(pw_input.lattice[0]))
     else:
         initial = xml.input_structure if xml else None
         alat = xml.alat if xml else None
