@@ -48,6 +48,10 @@ class PwInputGenerator:
         optional ``"protocol"`` section overriding protocol fields, e.g. ``{"degauss": 0.01}``.
     kpoints_spacing
         k-point spacing (1/Å, including 2π) overriding the protocol's.
+    kpoints_mesh
+        A fixed Monkhorst-Pack mesh overriding any spacing (scf, relax, nscf). EOS and
+        elastic flows fix the mesh of the reference cell so that every strained cell is
+        sampled alike: a mesh that jumps between volumes would break E(V) and σ(ε).
     """
 
     calculation: Literal["scf", "relax", "vc-relax", "nscf", "bands"] = "scf"
@@ -56,6 +60,7 @@ class PwInputGenerator:
     spin: Literal["none", "collinear"] = "none"
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     kpoints_spacing: float | None = None
+    kpoints_mesh: tuple[int, int, int] | None = None
 
     def get_input(self, structure: Structure, kpath: KPoints | None = None) -> PwInput:
         """Return the validated pw.x input for ``structure``.
@@ -185,6 +190,10 @@ class PwInputGenerator:
             return (
                 kpath if kpath is not None else band_path(structure, protocol.bands.kpoints_spacing)
             )
+        if self.kpoints_mesh is not None:
+            if any(n < 1 for n in self.kpoints_mesh):
+                raise InputError(f"kpoints_mesh must be positive (got {self.kpoints_mesh})")
+            return KPoints(mode="automatic", mesh=self.kpoints_mesh)
         if self.calculation == "nscf":
             spacing = protocol.nscf.kpoints_spacing
             if self.kpoints_spacing is not None:

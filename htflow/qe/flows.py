@@ -1,0 +1,183 @@
+"""Flow Makers composing the pw.x job Makers.
+
+``ElasticMaker`` builds on atomate2's code-agnostic elastic flow (strain set, symmetry
+reduction, fit). ``EosMaker`` is htflow's own: atomate2's ``CommonEosMaker`` spaces its
+points evenly in *linear* strain, while the ACWF verification protocol needs volumes at
+exactly 0.94, 0.96, …, 1.06 × V.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from atomate2.common.flows.elastic import BaseElasticMaker
+from jobflow import Flow, Maker
+
+from htflow.qe.eos import fit_eos, run_volume_points
+from htflow.qe.jobs import (
+    BasePwMaker,
+    NscfMaker,
+    RelaxMaker,
+    StaticMaker,
+    pw_job,
+)
+from htflow.qe.sets import PwInputGenerator
+from htflow.qe.stress import stress_gpa_to_kbar
+
+if TYPE_CHECKING:
+    from pymatgen.core import Structure
+
+DEFAULT_VOLUME_SCALES = (0.94, 0.96, 0.98, 1.00, 1.02, 1.04, 1.06)
+
+
+@dataclass
+class RelaxStaticDosMaker(Maker):
+    """vc-relax → static SCF → non-SCF on a dense grid with dos.x and projwfc.x."""
+
+    name: str = "relax static dos"
+    relax_maker: BasePwMaker | None = field(default_factory=RelaxMaker)
+    static_maker: BasePwMaker = field(default_factory=StaticMaker)
+    dos_maker: BasePwMaker = field(default_factory=lambda: NscfMaker(name="dos", mode="uniform"))
+
+    def make(self, structure: Structure, prev_dir: str | Path | None = None) -> Flow:
+        """Flow whose output holds the three task documents (``relax``, ``static``, ``dos``)."""
+        jobs = []
+        output = {}
+        if self.relax_maker is not None:
+            relax = self.relax_maker.make(structure, prev_dir=prev_dir)
+            jobs.append(relax)
+            output["relax"] = relax.output
+            structure = relax.output.structure
+        static = self.static_maker.make(structure)
+        dos = self.dos_maker.make(static.output.structure, prev_dir=static.output.dir_name)
+        jobs += [static, dos]
+        output.update({"static": static.output, "dos": dos.output})
+        return Flow(jobs, output=output, name=self.name)
+
+
+@dataclass
+class BandStructureMaker(Maker):
+    """static SCF → uniform non-SCF (DOS) and line-mode bands along the high-symmetry path."""
+
+    name: str = "band structure"
+    static_maker: BasePwMaker = field(default_factory=StaticMaker)
+    uniform_maker: BasePwMaker = field(default_factory=lambda: NscfMaker(name="dos"))
+    line_maker: BasePwMaker = field(default_factory=lambda: NscfMaker(name="bands", mode="line"))
+
+    def make(self, structure: Structure, prev_dir: str | Path | None = None) -> Flow:
+        """Flow whose output holds ``static``, ``dos`` and ``bands`` task documents."""
+        static = self.static_maker.make(structure, prev_dir=prev_dir)
+        final = static.output.structure
+        uniform = self.uniform_maker.make(final, prev_dir=static.output.dir_name)
+        line = self.line_maker.make(final, prev_dir=static.output.dir_name)
+        output = {"static": static.output, "dos": uniform.output, "bands": line.output}
+        return Flow([static, uniform, line], output=output, name=self.name)
+
+
+@dataclass
+class EosMaker(Maker):
+    """Energy at fixed volumes around V, fitted to a Birch–Murnaghan equation of state.
+
+    Parameters
+    ----------
+    relax_maker
+        Optional relaxation first (vc-relax); the volumes then scale the relaxed cell.
+    static_maker
+        The fixed-volume calculation (an SCF; use a ``relax`` RelaxMaker for internal
+        coordinates in low-symmetry cells).
+    volume_scales
+        Volumes as fractions of the starting (or relaxed) volume.
+    """
+
+    name: str = "eos"
+    relax_maker: BasePwMaker | None = None
+    static_maker: BasePwMaker = field(default_factory=lambda: StaticMaker(name="eos static"))
+    volume_scales: tuple[float, ...] = DEFAULT_VOLUME_SCALES
+
+    def make(self, structure: Structure, prev_dir: str | Path | None = None) -> Flow:
+        """Flow whose output is an :class:`~htflow.qe.eos.EosDoc`."""
+        jobs = []
+        if self.relax_maker is not None:
+            relax = self.relax_maker.make(structure, prev_dir=prev_dir)
+            jobs.append(relax)
+            structure = relax.output.structure
+        points = run_volume_points(structure, list(self.volume_scales), self.static_maker)
+        fit = fit_eos(points.output, name=self.name)
+        jobs += [points, fit]
+        return Flow(jobs, output=fit.output, name=self.name)
+
+
+def _elastic_relax_maker() -> RelaxMaker:
+    return RelaxMaker(
+        name="elastic relax",
+        input_set_generator=PwInputGenerator(calculation="relax"),
+    )
+
+
+def _bulk_relax_maker() -> RelaxMaker:
+    return RelaxMaker(
+        name="elastic bulk relax",
+        input_set_generator=PwInputGenerator(calculation="vc-relax"),
+    )
+
+
+@dataclass
+class ElasticMaker(BaseElasticMaker):
+    """Elastic tensor from symmetry-reduced strained cells (atomate2's strain set and fit).
+
+    Each strained cell relaxes its ions at fixed cell; stresses are fitted to the full
+    elastic tensor with pymatgen. Outputs C_ij (GPa, Voigt), K_VRH, G_VRH and the
+    Poisson ratio in atomate2's ``ElasticDocument``.
+    """
+
+    name: str = "elastic"
+    bulk_relax_maker: BasePwMaker | None = field(default_factory=_bulk_relax_maker)  # type: ignore[assignment]
+    elastic_relax_maker: BasePwMaker = field(default_factory=_elastic_relax_maker)  # type: ignore[assignment]
+
+    def make(
+        self,
+        structure: Structure,
+        prev_dir: str | Path | None = None,
+        equilibrium_stress: object = None,
+        conventional: bool = False,
+    ) -> Flow:
+        """Relax the bulk (optional), then strain, run and fit."""
+        if self.bulk_relax_maker is None:
+            return super().make(
+                structure,
+                prev_dir,
+                equilibrium_stress=equilibrium_stress,
+                conventional=conventional,
+            )
+        # atomate2 scales the equilibrium stress as VASP kbar; ours is GPa, so convert first.
+        bulk = self.bulk_relax_maker.make(structure, prev_dir=prev_dir)
+        eq_stress = stress_gpa_to_kbar(bulk.output.output.stress)
+        inner = replace(self, bulk_relax_maker=None)
+        deformations = BaseElasticMaker.make(
+            inner,
+            bulk.output.structure,
+            equilibrium_stress=eq_stress.output,
+            conventional=conventional,
+        )
+        return Flow([bulk, eq_stress, deformations], output=deformations.output, name=self.name)
+
+    @property
+    def prev_calc_dir_argname(self) -> None:
+        """Strained cells start from scratch: a copied charge density would not fit them."""
+        return None
+
+    @property
+    def stress_sign_correction(self) -> float:
+        """pw.x stress (GPa, positive = compressive) to atomate2's VASP-kbar convention."""
+        return 10.0
+
+
+__all__ = [
+    "BandStructureMaker",
+    "ElasticMaker",
+    "EosMaker",
+    "RelaxStaticDosMaker",
+    "pw_job",
+]
