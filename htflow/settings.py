@@ -115,9 +115,8 @@ def get_settings(**overrides: Any) -> HtflowSettings:
     except ValidationError as exc:
         first = exc.errors()[0]
         name = ".".join(str(part) for part in first["loc"]) or "settings"
-        raise InputError(
-            f"setting {name!r}: {first['msg']} (check HTFLOW_{name.upper()} and {config_file_path()})"
-        ) from exc
+        where = f"HTFLOW_{name.upper()} and {config_file_path()}"
+        raise InputError(f"setting {name!r}: {first['msg']} (check {where})") from exc
 
 
 @contextmanager

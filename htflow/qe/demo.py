@@ -18,7 +18,7 @@ def silicon() -> Structure:
     """Diamond Si, primitive cell, slightly off its PBE lattice constant (a = 5.43 Å)."""
     a = 5.43
     lattice = Lattice([[0, a / 2, a / 2], [a / 2, 0, a / 2], [a / 2, a / 2, 0]])
-    return Structure(lattice, ["Si", "Si"], [[0, 0, 0], [0.25, 0.25, 0.25]])
+    return Structure(lattice, ["Si", "Si"], [[0.0, 0.0, 0.0], [0.25, 0.25, 0.25]])
 
 
 def relax_static_dos_maker(protocol: str) -> RelaxStaticDosMaker:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from jobflow import Flow, Response, job
 from pydantic import BaseModel, Field
 from pymatgen.analysis.eos import BirchMurnaghan
@@ -81,7 +80,7 @@ def fit_birch_murnaghan(
     """Fit E(V) per atom; returns (V0 Å³/atom, B0 GPa, B1, E0 eV/atom)."""
     if len(volumes) < 4:
         raise CalculationFailedError(f"an EOS fit needs at least 4 points, got {len(volumes)}")
-    eos = BirchMurnaghan(np.asarray(volumes), np.asarray(energies))
+    eos = BirchMurnaghan(list(volumes), list(energies))
     eos.fit()
     return float(eos.v0), float(eos.b0 * EV_PER_A3_TO_GPA), float(eos.b1), float(eos.e0)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from atomate2.common.flows.elastic import BaseElasticMaker
 from jobflow import Flow, Maker
@@ -21,6 +21,7 @@ from htflow.qe.jobs import (
     NscfMaker,
     RelaxMaker,
     StaticMaker,
+    fix_kpoints_mesh,
     pw_job,
 )
 from htflow.qe.sets import PwInputGenerator
@@ -140,7 +141,7 @@ class ElasticMaker(BaseElasticMaker):
         self,
         structure: Structure,
         prev_dir: str | Path | None = None,
-        equilibrium_stress: object = None,
+        equilibrium_stress: Any = None,
         conventional: bool = False,
     ) -> Flow:
         """Relax the bulk (optional), then strain, run and fit."""
@@ -154,17 +155,20 @@ class ElasticMaker(BaseElasticMaker):
         # atomate2 scales the equilibrium stress as VASP kbar; ours is GPa, so convert first.
         bulk = self.bulk_relax_maker.make(structure, prev_dir=prev_dir)
         eq_stress = stress_gpa_to_kbar(bulk.output.output.stress)
-        inner = replace(self, bulk_relax_maker=None)
+        # Every strained cell keeps the mesh of the relaxed cell, so σ(ε) is smooth.
+        fixed = fix_kpoints_mesh(self.elastic_relax_maker, bulk.output.structure)
+        inner = replace(self, bulk_relax_maker=None, elastic_relax_maker=fixed.output)  # type: ignore[arg-type]
         deformations = BaseElasticMaker.make(
             inner,
             bulk.output.structure,
-            equilibrium_stress=eq_stress.output,
+            equilibrium_stress=eq_stress.output,  # type: ignore[arg-type]  # resolved at run time
             conventional=conventional,
         )
-        return Flow([bulk, eq_stress, deformations], output=deformations.output, name=self.name)
+        jobs = [bulk, eq_stress, fixed, deformations]
+        return Flow(jobs, output=deformations.output, name=self.name)
 
     @property
-    def prev_calc_dir_argname(self) -> None:
+    def prev_calc_dir_argname(self) -> None:  # type: ignore[override]
         """Strained cells start from scratch: a copied charge density would not fit them."""
         return None
 

@@ -134,7 +134,7 @@ class NscfMaker(BasePwMaker):
 
     def get_input(self, structure: Structure) -> PwInput:
         """The nscf (uniform) or bands (line) input for ``structure``."""
-        calculation = "bands" if self.mode == "line" else "nscf"
+        calculation: Literal["bands", "nscf"] = "bands" if self.mode == "line" else "nscf"
         generator = self.input_set_generator
         if generator.calculation != calculation:
             generator = replace(generator, calculation=calculation)

@@ -45,7 +45,7 @@ def band_structure_fields(directory: Path, pw_input: PwInput) -> dict[str, Any]:
         return {}
     structure = data.structure or pw_input.structure
     reciprocal = structure.lattice.reciprocal_lattice
-    labels = {
+    labels: dict[str, Any] = {
         ("\\Gamma" if label in ("G", "GAMMA", "Γ") else label): reciprocal.get_cartesian_coords(
             point[:3]
         )
