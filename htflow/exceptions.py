@@ -20,3 +20,7 @@ class PseudoFamilyError(HtflowError):
 
 class CalculationFailedError(HtflowError):
     """A calculation failed in a way the error handlers cannot repair."""
+
+
+class WalltimeExhaustedError(CalculationFailedError):
+    """The allocation ran out of time; the run is prepared to continue in the next one."""

@@ -77,7 +77,6 @@ class BasePwMaker(Maker):
             directory,
             task_label=self.name,
             blas=summary["blas"],
-            custodian=summary["corrections"],
             **extra,
         )
         if not self.keep_wavefunctions:

@@ -124,20 +124,33 @@ def read_exit_code(directory: str | Path) -> int | None:
 
 
 def parse_custodian(directory: str | Path) -> list[dict[str, Any]]:
-    """Every correction recorded in ``custodian.json``, in order; empty when none."""
-    try:
-        runs = json.loads((Path(directory) / CUSTODIAN_FILE).read_text())
-    except (OSError, ValueError):
-        return []
-    if not isinstance(runs, list):
-        return []
-    return [
-        correction
-        for run in runs
-        if isinstance(run, dict)
-        for correction in run.get("corrections", [])
-        if isinstance(correction, dict)
-    ]
+    """Every correction in ``custodian.json`` and the logs of earlier allocations, in order.
+
+    ``run_pw`` keeps an earlier allocation's log as ``custodian.<n>.json``.
+    """
+    path = Path(directory)
+    numbered = (
+        (int(match.group(1)), log)
+        for log in path.glob("custodian.*.json")
+        if (match := re.fullmatch(r"custodian\.(\d+)\.json", log.name))
+    )
+    earlier = [log for _, log in sorted(numbered)]
+    corrections: list[dict[str, Any]] = []
+    for log in [*earlier, path / CUSTODIAN_FILE]:
+        try:
+            runs = json.loads(log.read_text())
+        except (OSError, ValueError):
+            continue
+        if not isinstance(runs, list):
+            continue
+        corrections += [
+            correction
+            for run in runs
+            if isinstance(run, dict)
+            for correction in run.get("corrections", [])
+            if isinstance(correction, dict)
+        ]
+    return corrections
 
 
 def _load(directory: Path) -> tuple[XmlData | None, StdoutData | None, str | None]:

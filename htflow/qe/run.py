@@ -8,7 +8,6 @@ Custodian and htflow's QE error handlers, which leave their audit trail in
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -20,7 +19,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from custodian import Custodian
 from custodian.custodian import CustodianError, Job
 
-from htflow.exceptions import CalculationFailedError
+from htflow.exceptions import CalculationFailedError, WalltimeExhaustedError
+from htflow.qe.outputs import parse_custodian
 from htflow.qe.pwinput import PW_INPUT_FILE, PwInput
 from htflow.settings import HtflowSettings, get_settings
 
@@ -155,6 +155,9 @@ class QeJob(Job):
 
     def run(self, directory: str = "./") -> subprocess.Popen:
         path = Path(directory)
+        # A failed attempt's output is evidence: keep it as <stem>.<n>.out beside the next.
+        for kept in (f"{self.stem}.out", f"{self.stem}.err", "CRASH"):
+            _rotate(path / kept)
         with (
             open(path / f"{self.stem}.out", "w") as stdout,
             open(path / f"{self.stem}.err", "w") as stderr,
@@ -230,10 +233,13 @@ def run_pw(
     Returns
     -------
     dict
-        ``command``, ``npool``, ``n_ranks``, ``blas`` and the Custodian ``corrections``.
+        ``command``, ``npool``, ``n_ranks``, ``blas`` and the Custodian ``corrections`` of
+        every allocation so far (earlier logs are kept as ``custodian.<n>.json``).
 
     Raises
     ------
+    WalltimeExhaustedError
+        When the allocation ran out of time; the input is ready for the next one.
     CalculationFailedError
         When the handlers cannot repair the run; the message names the cause.
     """
@@ -247,6 +253,7 @@ def run_pw(
     npool = choose_npool(irreducible_kpoint_count(bounded), ranks)
     argv = build_command("pw", settings, n_ranks=ranks, npool=npool)
     job = QeJob(argv, stem="pw")
+    _rotate(path / Custodian.LOG_FILE)
     custodian = Custodian(
         handlers if handlers is not None else default_handlers(),
         [job],
@@ -263,11 +270,16 @@ def run_pw(
         "blas": blas_library(settings.pw_cmd),
     }
     try:
-        run_log = custodian.run()
+        custodian.run()
     except CustodianError as exc:
-        summary["corrections"] = corrections_from_log(path)
+        if _prepared_for_next_allocation(path):
+            raise WalltimeExhaustedError(
+                f"pw.x in {path} ran out of allocation time; its input is prepared: "
+                "run it again in the next allocation"
+            ) from exc
         raise CalculationFailedError(failure_message(path, exc)) from exc
-    summary["corrections"] = _corrections(run_log)
+    finally:
+        summary["corrections"] = parse_custodian(path)
     return summary
 
 
@@ -284,42 +296,19 @@ def run_qe_tool(program: QeProgram, directory: str | Path = ".", n_ranks: int = 
         raise CalculationFailedError(f"{program}.x failed with exit code {code} in {path}: {tail}")
 
 
-def _corrections(run_log: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    out = []
-    for entry in run_log:
-        for corr in entry.get("corrections", []):
-            out.append(
-                {
-                    "errors": list(corr.get("errors", [])),
-                    "actions": list(corr.get("actions", []) or []),
-                    "handler": type(corr.get("handler")).__name__,
-                }
-            )
-    return out
+def _rotate(path: Path) -> None:
+    """Keep an earlier attempt's file as ``<stem>.<n><suffix>`` instead of overwriting it."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    n = 1
+    while (target := path.with_name(f"{path.stem}.{n}{path.suffix}")).exists():
+        n += 1
+    path.rename(target)
 
 
-def corrections_from_log(directory: str | Path) -> list[dict[str, Any]]:
-    """Corrections recorded in ``custodian.json`` (empty when there is none)."""
-    log = Path(directory) / Custodian.LOG_FILE
-    if not log.is_file():
-        return []
-    try:
-        run_log = json.loads(log.read_text())
-    except (OSError, ValueError):
-        return []
-    out = []
-    for entry in run_log:
-        for corr in entry.get("corrections", []):
-            handler = corr.get("handler")
-            name = handler.get("@class") if isinstance(handler, dict) else str(handler)
-            out.append(
-                {
-                    "errors": list(corr.get("errors", [])),
-                    "actions": list(corr.get("actions", []) or []),
-                    "handler": name,
-                }
-            )
-    return out
+def _prepared_for_next_allocation(directory: Path) -> bool:
+    """True when the walltime handler stopped because the allocation has no time left."""
+    return any("prepared_for_next_run" in c for c in parse_custodian(directory)[-1:])
 
 
 def failure_message(directory: Path, exc: Exception) -> str:

@@ -104,7 +104,7 @@ def test_metal_scf_not_converged_recovers_from_its_charge_density(tmp_path: Path
         ],
         "handler": "ScfConvergenceHandler",
     }
-    assert [c["handler"] for c in summary["corrections"]] == [c["handler"] for c in log]
+    assert [c["handler"]["@class"] for c in summary["corrections"]] == [c["handler"] for c in log]
     assert PwInput.from_directory(tmp_path).electrons["startingpot"] == "file"
 
 
@@ -163,7 +163,8 @@ def test_diagonalization_failure_switches_solver_until_cg_works(tmp_path: Path) 
 def test_walltime_with_no_time_left_stops_and_the_next_allocation_continues(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from htflow.exceptions import CalculationFailedError
+    from htflow.exceptions import WalltimeExhaustedError
+    from htflow.qe.outputs import parse_custodian
 
     inp = pw_input(
         fcc(5.43, "Si", [[0.0, 0.0, 0.0], [0.25, 0.25, 0.25]]),
@@ -177,7 +178,7 @@ def test_walltime_with_no_time_left_stops_and_the_next_allocation_continues(
     # 30 s left in this allocation: less than the handler's 60 s minimum after the stop
     monkeypatch.setenv("HTFLOW_WALLTIME_END", str(time.time() + 30.0))
     monkeypatch.setenv("HTFLOW_WALLTIME_MARGIN", "0")
-    with pytest.raises(CalculationFailedError):
+    with pytest.raises(WalltimeExhaustedError, match="next allocation"):
         run_pw(tmp_path)
     (stop,) = corrections(tmp_path)
     assert stop["actions"] == []
@@ -192,3 +193,7 @@ def test_walltime_with_no_time_left_stops_and_the_next_allocation_continues(
     out = assert_converged(tmp_path)
     assert "Calculation restarted from" in out
     assert corrections(tmp_path) == []
+    # The first allocation's log and output are kept beside the second's.
+    assert (tmp_path / "custodian.1.json").is_file()
+    assert "Maximum CPU time exceeded" in (tmp_path / "pw.1.out").read_text()
+    assert [c["errors"][0] for c in parse_custodian(tmp_path)] == ["walltime"]
