@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -36,14 +37,22 @@ def relax_static_dos_maker(protocol: str) -> RelaxStaticDosMaker:
     )
 
 
-def run_si_demo(directory: str | Path, protocol: str = "fast") -> dict[str, Any]:
+def run_si_demo(
+    directory: str | Path, protocol: str = "fast", log: bool = False
+) -> dict[str, Any]:
     """Run the flow in ``directory``; return table rows and notes for the CLI."""
     root = Path(directory).resolve()
     root.mkdir(parents=True, exist_ok=True)
     flow = relax_static_dos_maker(protocol).make(silicon())
     cwd = os.getcwd()
     try:
-        responses = run_locally(flow, root_dir=root, create_folders=True, ensure_success=True)
+        with warnings.catch_warnings():
+            # jobflow's own deprecation notices say nothing about this run.
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            responses = run_locally(
+                flow, root_dir=root, create_folders=True, ensure_success=True, log=log
+            )
     finally:
         os.chdir(cwd)
     outputs = {job.name: responses[job.uuid][1].output for job in flow.jobs}
