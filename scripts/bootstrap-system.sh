@@ -5,6 +5,7 @@ missing=()
 for pkg in "$@"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
+command -v python3 >/dev/null || missing+=(python3 python3-venv python3-dev)
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "htflow bootstrap: installing ${missing[*]}"
 if [ "$(id -u)" -ne 0 ]; then
