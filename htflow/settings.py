@@ -86,6 +86,13 @@ class HtflowSettings(BaseSettings):
         ge=0,
         description="Seconds kept free at the end of an allocation for a clean pw.x stop (s).",
     )
+    db_uri: str | None = Field(
+        None,
+        description="Database: a mongodb:// URI, or None for the embedded store under home/db.",
+    )
+    cluster_profile: str = Field(
+        "local", description="Cluster profile name (cluster_configs/<name>.yaml) or a YAML path."
+    )
     walltime_end: float | None = Field(
         None,
         description="Unix time (s) at which the current allocation ends; None means unlimited.",
