@@ -1,0 +1,26 @@
+"""Pure-Python jobs for the offline-execution tests (importable by the worker and the agent)."""
+
+from __future__ import annotations
+
+from jobflow import Flow, Response, job
+
+
+@job
+def add(a: float, b: float) -> float:
+    """a + b."""
+    return a + b
+
+
+@job
+def add_twice_by_replace(a: float) -> Response:
+    """Replace itself by a flow of two additions (exercises jobflow's replace response)."""
+    first = add(a, 1)
+    second = add(first.output, 1)
+    return Response(replace=Flow([first, second], output=second.output))
+
+
+def add_flow(a: float = 1, b: float = 2, c: float = 3) -> Flow:
+    """(a + b) + c: the second job references the first one's output."""
+    first = add(a, b)
+    second = add(first.output, c)
+    return Flow([first, second], output=second.output, name="add flow")

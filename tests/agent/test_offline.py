@@ -1,0 +1,199 @@
+"""Offline execution of pure-Python jobflow jobs: claim → worker with no database → ingest."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import pytest
+
+from htflow.agent.offline import (
+    IngestError,
+    JobCodeImportError,
+    claim,
+    clear_workflow_locks,
+    ingest,
+    pending_launch_dirs,
+    release_unprepared,
+)
+from htflow.agent.worker import run_offline
+from htflow.submit import submit_flow
+from tests.agent.conftest import SECRET_WORDS, run_worker
+from tests.agent.jobs import add, add_flow, add_twice_by_replace
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from fireworks import LaunchPad
+    from jobflow import JobStore
+
+
+def _cycle(
+    launchpad: LaunchPad,
+    jobstore: JobStore,
+    tmp_path: Path,
+    resources: dict[str, dict[str, int]] | None = None,
+) -> list[str]:
+    """Claim everything READY, run it in a worker subprocess, ingest it; return the states."""
+    launches = claim(launchpad, 10, tmp_path / "launches", jobstore=jobstore)
+    if launches:
+        run_worker(tmp_path, *(launch.launch_dir for launch in launches))
+    return [
+        ingest(launchpad, jobstore, launch.launch_dir, resources=resources).state
+        for launch in launches
+    ]
+
+
+def test_add_flow_runs_offline_and_each_job_completes_once(
+    launchpad: LaunchPad, jobstore: JobStore, tmp_path: Path
+) -> None:
+    flow = add_flow(1, 2, 3)
+    first, second = flow.jobs
+    result = submit_flow(flow, launchpad)
+    assert result.submitted
+    assert launchpad.get_fw_by_id(result.fw_ids[first.uuid]).state == "READY"
+    assert launchpad.get_fw_by_id(result.fw_ids[second.uuid]).state == "WAITING"
+
+    assert _cycle(launchpad, jobstore, tmp_path) == ["COMPLETED"]
+    # The child is READY and its reference resolves from the agent's store.
+    assert launchpad.get_fw_by_id(result.fw_ids[second.uuid]).state == "READY"
+    assert jobstore.get_output(first.uuid) == 3
+
+    (launch,) = claim(launchpad, 10, tmp_path / "launches", jobstore=jobstore)
+    seeded = json.loads((launch.launch_dir / "htflow_seed.json").read_text())
+    assert seeded == {"job": second.uuid, "seeded": [first.uuid]}
+    run_worker(tmp_path, launch.launch_dir)
+    assert ingest(launchpad, jobstore, launch.launch_dir).state == "COMPLETED"
+
+    assert _cycle(launchpad, jobstore, tmp_path) == []
+    for fw_id in result.fw_ids.values():
+        fw = launchpad.get_fw_by_id(fw_id)
+        assert fw.state == "COMPLETED"
+        assert len(fw.launches) == 1
+    assert jobstore.get_output(second.uuid) == 6
+    assert jobstore.docs_store.count({"uuid": {"$in": [first.uuid, second.uuid]}}) == 2
+    assert pending_launch_dirs(launchpad) == []
+
+
+def test_ingest_twice_changes_nothing(
+    launchpad: LaunchPad, jobstore: JobStore, tmp_path: Path
+) -> None:
+    flow = add_flow(1, 2, 3)
+    submit_flow(flow, launchpad)
+    (launch,) = claim(launchpad, 10, tmp_path / "launches", jobstore=jobstore)
+    assert pending_launch_dirs(launchpad) == [launch.launch_dir]
+    before = ingest(launchpad, jobstore, launch.launch_dir)
+    assert (before.state, before.applied) == ("RESERVED", False)
+    run_worker(tmp_path, launch.launch_dir)
+
+    first = ingest(launchpad, jobstore, launch.launch_dir)
+    assert (first.state, first.applied, first.outputs) == ("COMPLETED", True, 1)
+
+    def snapshot() -> tuple[object, ...]:
+        fws = sorted(
+            (d["fw_id"], d["state"], tuple(d["launches"]))
+            for d in launchpad.fireworks.find({}, {"fw_id": 1, "state": 1, "launches": 1})
+        )
+        launches = sorted(
+            (d["launch_id"], d["state"]) for d in launchpad.launches.find({}, {"_id": 0})
+        )
+        return (fws, launches, jobstore.docs_store.count())
+
+    state = snapshot()
+    again = ingest(launchpad, jobstore, launch.launch_dir)
+    assert (again.state, again.applied, again.outputs) == ("COMPLETED", False, 0)
+    assert snapshot() == state
+    # A finished directory is not run again either (a requeued allocation).
+    assert run_offline(launch.launch_dir) == "COMPLETED"
+    assert snapshot() == state
+
+
+def test_ingest_after_kill_between_copy_and_recover(
+    launchpad: LaunchPad, jobstore: JobStore, tmp_path: Path
+) -> None:
+    """Outputs copied but the LaunchPad not updated (agent killed): ingesting again finishes."""
+    from htflow.agent.launchdir import harvest_outputs
+
+    flow = add_flow(1, 2, 3)
+    result = submit_flow(flow, launchpad)
+    (launch,) = claim(launchpad, 10, tmp_path / "launches", jobstore=jobstore)
+    run_worker(tmp_path, launch.launch_dir)
+    assert harvest_outputs(launch.launch_dir, jobstore, [flow.jobs[0].uuid]) == 1
+    assert launchpad.get_fw_by_id(launch.fw_id).state == "RESERVED"
+
+    assert ingest(launchpad, jobstore, launch.launch_dir).applied
+    assert jobstore.docs_store.count({"uuid": flow.jobs[0].uuid}) == 1
+    assert launchpad.get_fw_by_id(result.fw_ids[flow.jobs[1].uuid]).state == "READY"
+
+
+def test_replace_response_is_applied_and_routed(
+    launchpad: LaunchPad, jobstore: JobStore, tmp_path: Path
+) -> None:
+    job = add_twice_by_replace(10)
+    resources = {"small": {"nodes": 1}, "large": {"nodes": 4}}
+    submit_flow(job, launchpad, resources=resources)
+    for _ in range(4):
+        if not _cycle(launchpad, jobstore, tmp_path, resources):
+            break
+    # The job, the two additions replacing it, and jobflow's job storing the replacement's
+    # output under the replaced job's uuid.
+    states = [d["state"] for d in launchpad.fireworks.find({}, {"state": 1})]
+    assert states == ["COMPLETED"] * 4
+    # Fireworks created by the response got routing from the agent.
+    for doc in launchpad.fireworks.find({}, {"spec": 1}):
+        assert doc["spec"]["htflow_job_type"] == "small"
+        assert doc["spec"]["htflow_resources"] == {"nodes": 1}
+    # The replaced job's output is the replacement's result: (10 + 1) + 1.
+    assert jobstore.get_output(job.uuid) == 12
+
+
+def test_unimportable_job_code_is_an_explicit_error(
+    launchpad: LaunchPad, jobstore: JobStore, tmp_path: Path
+) -> None:
+    submit_flow(add(1, 2), launchpad)
+    (launch,) = claim(launchpad, 10, tmp_path / "launches", jobstore=jobstore)
+    run_worker(tmp_path, launch.launch_dir)
+    fw_file = launch.launch_dir / "FW.json"
+    fw_file.write_text(fw_file.read_text().replace('"tests.agent.jobs"', '"not_installed_jobs"'))
+
+    with pytest.raises(JobCodeImportError, match="cannot import 'not_installed_jobs'"):
+        ingest(launchpad, jobstore, launch.launch_dir)
+    assert issubclass(JobCodeImportError, IngestError)
+    # The launch was not fizzled: it stays pending until the code is installed.
+    assert launchpad.get_fw_by_id(launch.fw_id).state == "RESERVED"
+    assert pending_launch_dirs(launchpad) == [launch.launch_dir]
+
+
+def test_launch_dirs_hold_no_database_uri_or_password(
+    launchpad: LaunchPad, jobstore: JobStore, tmp_path: Path, db_uri: str, agent_env: None
+) -> None:
+    flow = add_flow(1, 2, 3)
+    submit_flow(flow, launchpad)
+    for _ in range(3):
+        _cycle(launchpad, jobstore, tmp_path)
+    assert launchpad.fireworks.count_documents({"state": "COMPLETED"}) == 2
+    forbidden = (*SECRET_WORDS, db_uri, db_uri.removeprefix("file://"))
+    files = [p for p in (tmp_path / "launches").rglob("*") if p.is_file()]
+    assert {p.name for p in files} >= {"FW.json", "FW_offline.json", "jobstore.json"}
+    for path in files:
+        text = path.read_text(errors="replace")
+        for word in forbidden:
+            assert word not in text, f"{word!r} leaked into {path}"
+
+
+def test_interrupted_claim_is_released(launchpad: LaunchPad) -> None:
+    """A reservation without its offline run (agent killed mid-claim) goes back to READY."""
+    from fireworks import FWorker
+
+    submit_flow(add(1, 2), launchpad)
+    fw, _ = launchpad.reserve_fw(FWorker(), "/nonexistent")
+    assert launchpad.get_fw_by_id(fw.fw_id).state == "RESERVED"
+    assert release_unprepared(launchpad) == [fw.fw_id]
+    assert launchpad.get_fw_by_id(fw.fw_id).state == "READY"
+
+
+def test_stale_workflow_lock_is_cleared(launchpad: LaunchPad) -> None:
+    submit_flow(add(1, 2), launchpad)
+    launchpad.workflows.update_many({}, {"$set": {"locked": True}})
+    assert clear_workflow_locks(launchpad) == 1
+    assert launchpad.workflows.count_documents({"locked": True}) == 0
