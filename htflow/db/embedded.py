@@ -17,10 +17,13 @@ import importlib
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pymongo
 from maggma.stores import MemoryStore
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 # Untyped third-party internals, loaded as Any on purpose: this module is their only user.
 _fw_launchpad: Any = importlib.import_module("fireworks.core.launchpad")
@@ -56,10 +59,24 @@ def _patch_gridfs() -> None:
     _litemongo_gridfs.enable_gridfs_integration()
 
 
+# Extra host prefixes -> client factories (benchmarks put FireWorks on mongomock this way).
+_CLIENT_FACTORIES: dict[str, Callable[[str], Any]] = {}
+
+
+def register_client_factory(prefix: str, factory: Callable[[str], Any]) -> None:
+    """Make ``LaunchPad(host="<prefix>…", uri_mode=True)`` use ``factory(host)`` as its client."""
+    apply_patches()
+    _CLIENT_FACTORIES[prefix] = factory
+
+
 def _embedded_aware_client(host: Any = None, *args: Any, **kwargs: Any) -> Any:
     """``MongoClient`` replacement for FireWorks: ``file://`` hosts open the embedded store."""
-    if isinstance(host, str) and host.startswith(EMBEDDED_SCHEME):
-        return open_client(Path(host[len(EMBEDDED_SCHEME) :]))
+    if isinstance(host, str):
+        if host.startswith(EMBEDDED_SCHEME):
+            return open_client(Path(host[len(EMBEDDED_SCHEME) :]))
+        for prefix, factory in _CLIENT_FACTORIES.items():
+            if host.startswith(prefix):
+                return factory(host)
     return pymongo.MongoClient(host, *args, **kwargs)
 
 
@@ -82,19 +99,12 @@ def _patch_sqlite_threads() -> None:
     # (SQLite itself runs in serialized mode). Upstream: litemongo should do this.
     original_connect = sqlite3.connect
 
-    def open_(self: Any) -> None:
-        def connect(path: Any, *args: Any, **kwargs: Any) -> sqlite3.Connection:
-            kwargs.setdefault("check_same_thread", False)
-            return original_connect(path, *args, **kwargs)
+    def connect(path: Any, *args: Any, **kwargs: Any) -> sqlite3.Connection:
+        kwargs.setdefault("check_same_thread", False)
+        return original_connect(path, *args, **kwargs)
 
-        _sqlite_store.sqlite3 = _SqliteShim(connect)
-        try:
-            _original_open(self)
-        finally:
-            _sqlite_store.sqlite3 = sqlite3
-
-    _original_open = _sqlite_store.CollectionStore.open
-    _sqlite_store.CollectionStore.open = open_
+    # litemongo's sqlite_store calls ``sqlite3.connect``: give that module (only) a stand-in.
+    _sqlite_store.sqlite3 = _SqliteShim(connect)
 
     for cls in (_sqlite_store.TableDict, _sqlite_store.IndexDict):
         for name in (
