@@ -25,7 +25,7 @@ from typing import Any
 
 from fireworks import Firework, FWorker, LaunchPad, ScriptTask, Workflow
 
-from htflow.db import get_launchpad
+from htflow.db import get_launchpad, ready_fw_ids
 from htflow.db.embedded import register_client_factory
 
 
@@ -86,7 +86,7 @@ def _claim_latency(lp: LaunchPad, claims: int, launch_dir: str) -> float:
 def _claim_by_id_latency(lp: LaunchPad, claims: int, launch_dir: str) -> tuple[float, float]:
     """(seconds to list ``claims`` READY ids in one query, median seconds per claim by id)."""
     start = time.perf_counter()
-    ids = lp.get_fw_ids({"state": "READY"}, limit=claims)
+    ids = ready_fw_ids(lp, claims)
     listing = time.perf_counter() - start
     times = []
     for fw_id in ids:

@@ -12,7 +12,12 @@ Contract (implemented in :mod:`htflow.db.backends` and :mod:`htflow.db.lock`):
 
 from __future__ import annotations
 
-from htflow.db.backends import DatabaseUnreachableError, get_jobstore, get_launchpad
+from htflow.db.backends import (
+    DatabaseUnreachableError,
+    get_jobstore,
+    get_launchpad,
+    ready_fw_ids,
+)
 from htflow.db.lock import WriterLockError, lock_holder, writer_lock
 from htflow.db.uri import DbTarget, redact, resolve
 
@@ -23,6 +28,7 @@ __all__ = [
     "get_jobstore",
     "get_launchpad",
     "lock_holder",
+    "ready_fw_ids",
     "redact",
     "resolve",
     "writer_lock",

@@ -155,3 +155,34 @@ def _initialise_if_new(lp: LaunchPad) -> None:
         )
     lp._restart_ids(1, 1)
     lp.tuneup(bkground=False)
+
+
+def ready_fw_ids(lp: LaunchPad, limit: int, query: dict[str, Any] | None = None) -> list[int]:
+    """Return up to ``limit`` READY fw_ids in FireWorks' claim order (priority, then FIFO).
+
+    One query for a whole batch: claim each with ``lp.reserve_fw(fworker, dir, fw_id=i)``
+    (milliseconds) instead of calling ``reserve_fw`` without an id per claim, which sorts every
+    READY Firework each time (about 1 s with 20,000 READY on the embedded store). Uses the
+    collection directly because ``LaunchPad.get_fw_ids(sort=...)`` builds an aggregation with
+    ``$dateFromString``, which mongomock (the embedded query engine) does not implement.
+
+    Parameters
+    ----------
+    lp
+        The LaunchPad.
+    limit
+        Maximum number of ids (> 0).
+    query
+        Extra conditions on the Firework documents (e.g. a FWorker's query).
+    """
+    from pymongo import ASCENDING, DESCENDING
+
+    criteria = dict(query or {})
+    criteria["state"] = "READY"
+    cursor = lp.fireworks.find(
+        criteria,
+        {"fw_id": 1, "_id": 0},
+        sort=[("spec._priority", DESCENDING), ("created_on", ASCENDING)],
+        limit=limit,
+    )
+    return [doc["fw_id"] for doc in cursor]

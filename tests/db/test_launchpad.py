@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from fireworks import Firework, FWAction, FWorker, LaunchPad, ScriptTask, Workflow
 
-from htflow.db import DatabaseUnreachableError, get_launchpad
+from htflow.db import DatabaseUnreachableError, get_launchpad, ready_fw_ids
 from htflow.exceptions import HtflowError
 from htflow.settings import settings_env
 
@@ -126,3 +126,20 @@ def test_rocket_runs_workflow_with_ping_thread(
     monkeypatch.chdir(tmp_path)
     rapidfire(lp, FWorker(), strm_lvl="ERROR")
     assert lp.get_fw_ids({"state": "COMPLETED"}) == lp.get_fw_ids()
+
+
+def test_ready_fw_ids_batch_in_claim_order(db_uri: str, tmp_path: Path) -> None:
+    lp = get_launchpad(db_uri)
+    for priority in (1, 5, 3):
+        fw = Firework(
+            ScriptTask.from_str("true"), name=f"p{priority}", spec={"_priority": priority}
+        )
+        lp.add_wf(fw)
+    lp.add_wf(Firework(ScriptTask.from_str("true"), name="p0"))
+    ids = ready_fw_ids(lp, 3)
+    names = [lp.get_fw_dict_by_id(i)["name"] for i in ids]
+    assert names == ["p5", "p3", "p1"]
+    for fw_id in ids:
+        fw, _launch_id = lp.reserve_fw(FWorker(), str(tmp_path / str(fw_id)), fw_id=fw_id)
+        assert fw.fw_id == fw_id
+    assert [lp.get_fw_dict_by_id(i)["name"] for i in ready_fw_ids(lp, 10)] == ["p0"]
