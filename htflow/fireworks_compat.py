@@ -27,7 +27,7 @@ _PATCHED_FLAG = "_htflow_default_mode"
 
 def patch_fireworks() -> None:
     """Apply the workaround described in the module docstring (idempotent)."""
-    import fireworks.core.rocket as rocket
+    from fireworks.core import rocket
 
     if getattr(rocket.zopen, _PATCHED_FLAG, False):
         return
@@ -39,4 +39,4 @@ def patch_fireworks() -> None:
         return original(filename, mode if mode is not None else "rt", **kwargs)
 
     setattr(zopen, _PATCHED_FLAG, True)
-    rocket.zopen = zopen  # type: ignore[assignment]
+    rocket.zopen = zopen

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jobflow import JobStore
+from maggma.core import Store
 from maggma.stores import JSONStore
 
 from htflow.exceptions import HtflowError
@@ -62,11 +63,17 @@ def launch_jobstore(
     # One document per key in each file: a launch directory holds one run of one job, plus the
     # last output of each job it references (which is all jobflow's resolution reads).
     docs = JSONStore(path(DOCS_FILE), read_only=False, key="uuid")
-    extra = {
+    extra: dict[str, Store] = {
         name: JSONStore(path(additional_store_file(name)), read_only=False, key="blob_uuid")
         for name in additional_stores
     }
     return JobStore(docs, additional_stores=extra)
+
+
+def additional_stores_of(jobstore: JobStore) -> dict[str, Store]:
+    """``jobstore.additional_stores`` (jobflow leaves the attribute's type to inference)."""
+    stores: dict[str, Store] = vars(jobstore)["additional_stores"]
+    return stores
 
 
 def _clean(doc: dict[str, Any]) -> dict[str, Any]:
@@ -83,7 +90,7 @@ def seed_references(job: Job, jobstore: JobStore, launch_dir: Path) -> list[str]
     left out: jobflow then applies the job's ``on_missing_references`` policy at run time.
     """
     uuids = sorted(set(job.input_uuids))
-    local = launch_jobstore(tuple(jobstore.additional_stores), directory=launch_dir)
+    local = launch_jobstore(tuple(additional_stores_of(jobstore)), directory=launch_dir)
     local.connect()
     seeded = []
     for uuid in uuids:
@@ -93,12 +100,10 @@ def seed_references(job: Job, jobstore: JobStore, launch_dir: Path) -> list[str]
             continue
         doc = _clean(docs[0])
         local.docs_store.update(doc, key="uuid")
-        for name, store in jobstore.additional_stores.items():
-            blobs = [
-                _clean(b) for b in store.query({"job_uuid": uuid, "job_index": doc["index"]})
-            ]
+        for name, store in additional_stores_of(jobstore).items():
+            blobs = [_clean(b) for b in store.query({"job_uuid": uuid, "job_index": doc["index"]})]
             if blobs:
-                local.additional_stores[name].update(blobs, key="blob_uuid")
+                additional_stores_of(local)[name].update(blobs, key="blob_uuid")
         seeded.append(uuid)
     (launch_dir / SEED_MANIFEST).write_text(json.dumps({"job": job.uuid, "seeded": seeded}))
     return seeded
@@ -113,10 +118,10 @@ def harvest_outputs(launch_dir: Path, jobstore: JobStore, job_uuids: Iterable[st
     if not (launch_dir / DOCS_FILE).exists():
         return 0
     wanted = sorted(set(job_uuids))
-    local = _read_only_store(launch_dir, tuple(jobstore.additional_stores))
+    local = _read_only_store(launch_dir, tuple(additional_stores_of(jobstore)))
     docs = [_clean(d) for d in local.docs_store.query({"uuid": {"$in": wanted}})]
-    for name, store in local.additional_stores.items():
-        target = jobstore.additional_stores.get(name)
+    for name, store in additional_stores_of(local).items():
+        target = additional_stores_of(jobstore).get(name)
         if target is None:
             raise HtflowError(
                 f"{launch_dir} holds outputs for an additional store {name!r} that the agent's "
@@ -132,7 +137,7 @@ def harvest_outputs(launch_dir: Path, jobstore: JobStore, job_uuids: Iterable[st
 
 def _read_only_store(launch_dir: Path, names: Sequence[str]) -> JobStore:
     docs = JSONStore(str(launch_dir / DOCS_FILE), read_only=True, key="uuid")
-    extra = {}
+    extra: dict[str, Store] = {}
     for name in names:
         path = launch_dir / additional_store_file(name)
         if path.exists():

@@ -163,7 +163,9 @@ def claim(
     jobstore.connect()
     claimed = []
     for fw_id in ready_fw_ids(launchpad, n, job_types):
-        fw, launch_id = launchpad.reserve_fw(fworker, str(root), host=socket.gethostname(), fw_id=fw_id)
+        fw, launch_id = launchpad.reserve_fw(
+            fworker, str(root), host=socket.gethostname(), fw_id=fw_id
+        )
         if fw is None:  # no longer READY
             continue
         launch_dir = root / f"fw{fw_id}-launch{launch_id}"

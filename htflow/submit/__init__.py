@@ -176,9 +176,7 @@ def submit_flow(
             if is_duplicate:
                 return SubmitResult(submitted=False, n_jobs=len(jobs), duplicates=matches)
         old_new = launchpad.add_wf(workflow)
-    fw_ids = {
-        fw.tasks[0]["job"].uuid: old_new.get(fw.fw_id, fw.fw_id) for fw in workflow.fws
-    }
+    fw_ids = {fw.tasks[0]["job"].uuid: old_new.get(fw.fw_id, fw.fw_id) for fw in workflow.fws}
     return SubmitResult(submitted=True, n_jobs=len(jobs), fw_ids=fw_ids, duplicates=matches)
 
 
@@ -193,10 +191,7 @@ def _check_duplicates(
 ) -> tuple[bool, list[Duplicate]]:
     """Whether the whole flow is a duplicate, and the jobs that match."""
     uuids = [job.uuid for job in jobs]
-    existing = {
-        doc[JOB_UUID_KEY]: doc
-        for doc in _find_by_uuid(launchpad, uuids)
-    }
+    existing = {doc[JOB_UUID_KEY]: doc for doc in _find_by_uuid(launchpad, uuids)}
     if existing:
         missing = [job.name for job in jobs if job.uuid not in existing]
         if missing:

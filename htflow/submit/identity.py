@@ -157,7 +157,9 @@ def _identity(job: Job, structure: Structure | None) -> JobIdentity:
 
 
 def _code_of(job: Job, maker: Maker | None) -> str:
-    module = type(maker).__module__ if maker is not None else getattr(job.function, "__module__", "")
+    module = (
+        type(maker).__module__ if maker is not None else getattr(job.function, "__module__", "")
+    )
     module = module or ""
     if module.startswith("htflow.qe"):
         return "qe"

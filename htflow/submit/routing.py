@@ -24,6 +24,7 @@ DEFAULT_JOB_TYPE = "small"
 # Maker class names (or a part of them) that need a larger allocation; the rest are small.
 LARGE_MAKERS = ("Relax",)
 
+
 def default_job_type(job: Job) -> str:
     """``large`` for relaxations (``RelaxMaker`` and subclasses), ``small`` for everything else.
 
