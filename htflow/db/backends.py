@@ -138,6 +138,9 @@ def _host(target: DbTarget) -> str:
 
 def _one_line(exc: Exception, target: DbTarget) -> str:
     text = str(exc).split("\n", 1)[0].split(", Timeout:", 1)[0]
+    text = text.split(" (configured timeouts", 1)[0]
+    host = _host(target)
+    text = text.removeprefix(f"{host}: ")
     text = text.replace(target.uri, target.redacted)
     if len(text) > 160:
         text = text[:157] + "..."
