@@ -93,6 +93,10 @@ class HtflowSettings(BaseSettings):
     cluster_profile: str = Field(
         "local", description="Cluster profile name (cluster_configs/<name>.yaml) or a YAML path."
     )
+    dashboard_user: str = Field("htflow", description="User name for the dashboard's basic auth.")
+    dashboard_password: str | None = Field(
+        None, description="Dashboard password; basic auth is on when this is set (never logged)."
+    )
     walltime_end: float | None = Field(
         None,
         description="Unix time (s) at which the current allocation ends; None means unlimited.",
