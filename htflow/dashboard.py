@@ -25,7 +25,7 @@ def create_app(uri: str | None = None) -> Flask:
     from htflow.db import get_launchpad
 
     settings = get_settings()
-    app.lp = get_launchpad(uri)  # type: ignore[attr-defined]
+    app.lp = get_launchpad(uri)
     if settings.dashboard_password:
         app.config["WEBGUI_USERNAME"] = settings.dashboard_user
         app.config["WEBGUI_PASSWORD"] = settings.dashboard_password
