@@ -1,0 +1,52 @@
+"""Fixtures for cluster tests: one local SLURM shared by every pytest-xdist worker.
+
+The shared cluster lives in ``/tmp/htflow-test-slurm`` on ports 16817-16820, away from a
+developer's own ``htflow cluster up`` (default ports 6817-6820). Each worker registers
+with :func:`htflow.cluster.local_slurm.shared_cluster`; the cluster comes up under a file
+lock and the last worker to finish takes it down.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import TYPE_CHECKING
+
+import pytest
+
+from htflow.cluster.local_slurm import ClusterStatus, shared_cluster
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+TEST_STATE_DIR = "/tmp/htflow-test-slurm"
+TEST_PORT = 16817
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "slurm: needs the local single-node SLURM (root, slurm-wlm, munge)"
+    )
+
+
+def slurm_missing_reason(accounting: bool = False) -> str | None:
+    """Why SLURM tests cannot run here, or None."""
+    if os.geteuid() != 0:
+        return "the local SLURM runs its daemons as root"
+    programs = ["munged", "slurmctld", "slurmd", "sbatch"]
+    if accounting:
+        programs += ["slurmdbd", "mysqld", "mysql_install_db"]
+    missing = [p for p in programs if shutil.which(p) is None]
+    if missing:
+        return f"not installed: {', '.join(missing)}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def local_slurm() -> Iterator[ClusterStatus]:
+    """The shared local SLURM (brought up once, stopped by the last worker)."""
+    reason = slurm_missing_reason()
+    if reason:
+        pytest.skip(reason)
+    with shared_cluster(state_dir=TEST_STATE_DIR, port=TEST_PORT) as status:
+        yield status
