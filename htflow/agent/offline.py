@@ -168,31 +168,45 @@ def claim(
         )
         if fw is None:  # no longer READY
             continue
-        launch_dir = root / f"fw{fw_id}-launch{launch_id}"
-        launch_dir.mkdir(exist_ok=True)
-        launchpad.change_launch_dir(launch_id, str(launch_dir))
-        seed_references(_job_of(fw), jobstore, launch_dir)
-        launch = ClaimedLaunch(
-            fw_id=fw_id,
-            launch_id=launch_id,
-            launch_dir=launch_dir,
-            name=fw.name,
-            job_type=fw.spec.get(JOB_TYPE_KEY, default_job_type(_job_of(fw))),
-            resources=dict(fw.spec.get(RESOURCES_KEY, {})),
-        )
-        manifest = {
-            "fw_id": fw_id,
-            "launch_id": launch_id,
-            "name": fw.name,
-            "job_type": launch.job_type,
-            "resources": launch.resources,
-        }
-        (launch_dir / LAUNCH_MANIFEST).write_text(json.dumps(manifest, indent=2))
-        # Last: add_offline_run is what marks the launch as prepared (see release_unprepared).
-        with contextlib.chdir(launch_dir):
-            setup_offline_job(launchpad, fw, launch_id)
-        claimed.append(launch)
+        try:
+            claimed.append(_prepare(launchpad, jobstore, fw, launch_id, root))
+        except Exception:
+            # One Firework that cannot be prepared must not stop the others: log it and put
+            # it back (it is retried at the next claim).
+            logger.exception("could not prepare fw_id %s; reservation cancelled", fw_id)
+            launchpad.cancel_reservation(launch_id)
     return claimed
+
+
+def _prepare(
+    launchpad: LaunchPad, jobstore: JobStore, fw: Firework, launch_id: int, root: Path
+) -> ClaimedLaunch:
+    """Make the launch directory of a reserved Firework and record it as an offline run."""
+    launch_dir = root / f"fw{fw.fw_id}-launch{launch_id}"
+    launch_dir.mkdir(exist_ok=True)
+    launchpad.change_launch_dir(launch_id, str(launch_dir))
+    job = _job_of(fw)
+    seed_references(job, jobstore, launch_dir)
+    launch = ClaimedLaunch(
+        fw_id=fw.fw_id,
+        launch_id=launch_id,
+        launch_dir=launch_dir,
+        name=fw.name,
+        job_type=fw.spec.get(JOB_TYPE_KEY, default_job_type(job)),
+        resources=dict(fw.spec.get(RESOURCES_KEY, {})),
+    )
+    manifest = {
+        "fw_id": fw.fw_id,
+        "launch_id": launch_id,
+        "name": fw.name,
+        "job_type": launch.job_type,
+        "resources": launch.resources,
+    }
+    (launch_dir / LAUNCH_MANIFEST).write_text(json.dumps(manifest, indent=2))
+    # Last: add_offline_run is what marks the launch as prepared (see release_unprepared).
+    with contextlib.chdir(launch_dir):
+        setup_offline_job(launchpad, fw, launch_id)
+    return launch
 
 
 def release_unprepared(launchpad: LaunchPad) -> list[int]:
@@ -272,8 +286,15 @@ def ingest(
     """
     patch_fireworks()
     launch_dir = Path(launch_dir).resolve()
-    offline = json.loads((launch_dir / OFFLINE_FILE).read_text())
-    launch_id = int(offline["launch_id"])
+    try:
+        offline = json.loads((launch_dir / OFFLINE_FILE).read_text())
+        launch_id = int(offline["launch_id"])
+    except (OSError, ValueError, KeyError) as exc:
+        # Rocket rewrites FW_offline.json in place: a worker killed mid-write leaves it empty.
+        raise IngestError(
+            f"{launch_dir / OFFLINE_FILE} is missing or unreadable ({exc}): the worker died "
+            "while writing it; treat the launch as lost and rerun it"
+        ) from exc
     run = launchpad.offline_runs.find_one({"launch_id": launch_id})
     if run is None:
         raise IngestError(f"{launch_dir} is not an offline launch of this LaunchPad")

@@ -24,3 +24,9 @@ def add_flow(a: float = 1, b: float = 2, c: float = 3) -> Flow:
     first = add(a, b)
     second = add(first.output, c)
     return Flow([first, second], output=second.output, name="add flow")
+
+
+@job
+def fail(message: str) -> None:
+    """Always raises: a job that fizzles."""
+    raise ValueError(message)

@@ -6,6 +6,7 @@ import json
 from typing import TYPE_CHECKING
 
 import pytest
+from jobflow import Flow
 
 from htflow.agent.offline import (
     IngestError,
@@ -19,7 +20,7 @@ from htflow.agent.offline import (
 from htflow.agent.worker import run_offline
 from htflow.submit import submit_flow
 from tests.agent.conftest import SECRET_WORDS, run_worker
-from tests.agent.jobs import add, add_flow, add_twice_by_replace
+from tests.agent.jobs import add, add_flow, add_twice_by_replace, fail
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -145,6 +146,20 @@ def test_replace_response_is_applied_and_routed(
         assert doc["spec"]["htflow_resources"] == {"nodes": 1}
     # The replaced job's output is the replacement's result: (10 + 1) + 1.
     assert jobstore.get_output(job.uuid) == 12
+
+
+def test_failing_job_fizzles_and_its_child_waits(
+    launchpad: LaunchPad, jobstore: JobStore, tmp_path: Path
+) -> None:
+    bad = fail("no luck")
+    child = add(bad.output, 1)
+    result = submit_flow(Flow([bad, child]), launchpad)
+    assert _cycle(launchpad, jobstore, tmp_path) == ["FIZZLED"]
+    fw = launchpad.get_fw_by_id(result.fw_ids[bad.uuid])
+    assert fw.state == "FIZZLED"
+    assert "no luck" in fw.launches[0].action.stored_data["_exception"]["_stacktrace"]
+    assert launchpad.get_fw_by_id(result.fw_ids[child.uuid]).state == "WAITING"
+    assert _cycle(launchpad, jobstore, tmp_path) == []
 
 
 def test_unimportable_job_code_is_an_explicit_error(
