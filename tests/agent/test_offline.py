@@ -212,3 +212,12 @@ def test_stale_workflow_lock_is_cleared(launchpad: LaunchPad) -> None:
     launchpad.workflows.update_many({}, {"$set": {"locked": True}})
     assert clear_workflow_locks(launchpad) == 1
     assert launchpad.workflows.count_documents({"locked": True}) == 0
+
+
+def test_worker_refuses_a_directory_the_agent_did_not_prepare(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from htflow.agent.worker import main
+
+    assert main([str(tmp_path)]) == 2
+    assert "not a prepared launch directory" in capsys.readouterr().err
