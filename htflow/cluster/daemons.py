@@ -44,6 +44,10 @@ class Daemon:
             return None
         return pid if process_matches(pid, self.comm_names) else None
 
+    def running(self) -> bool:
+        """True while the daemon's pid is alive."""
+        return self.pid() is not None
+
 
 def process_matches(pid: int, comm_names: Sequence[str]) -> bool:
     """True when ``pid`` is alive (not a zombie) and its ``comm`` is one of ``comm_names``."""

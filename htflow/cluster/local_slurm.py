@@ -500,19 +500,45 @@ def _node_states(cluster: LocalSlurm) -> list[str]:
     return result.stdout.split() if result.returncode == 0 else []
 
 
+def _alive_or_raise(daemon: Daemon, log: Path) -> None:
+    """Raise with the daemon's last fatal log line when it has exited (port taken, bad conf)."""
+    if daemon.running():
+        return
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        lines = []
+    fatal = [ln for ln in lines if "fatal" in ln or "error" in ln.lower()]
+    last = fatal[-1].split("] ", 1)[-1] if fatal else "no log line"
+    raise LocalClusterError(f"{daemon.name} exited: {last} (see {log})")
+
+
 def _start_slurm(cluster: LocalSlurm, timeout: float) -> None:
     daemons = cluster.daemons()
-    for name in ("slurmctld", "slurmd"):
-        if daemons[name].pid() is None:
-            start_daemon(
-                [name, "-f", str(cluster.slurm_conf)],
-                cluster.environment(),
-                cluster.log / f"{name}.out",
-            )
+    ctld, slurmd = daemons["slurmctld"], daemons["slurmd"]
+    ctld_log, slurmd_log = cluster.log / "slurmctld.log", cluster.log / "slurmd.log"
+    if not ctld.running():
+        ctld.pid_file.unlink(missing_ok=True)  # a stale file would hide a failed start
+        argv = ["slurmctld", "-f", str(cluster.slurm_conf)]
+        start_daemon(argv, cluster.environment(), cluster.log / "slurmctld.out")
+
+    def ctld_ready() -> bool:
+        # The pid file appears before the port is bound, so a port clash shows up only here.
+        if ctld.pid_file.exists():
+            _alive_or_raise(ctld, ctld_log)
+        return "is UP" in _run(["scontrol", "ping"], cluster, timeout=10).stdout
+
+    wait_for(ctld_ready, timeout, "slurmctld answering `scontrol ping`", ctld_log)
+    if not slurmd.running():
+        argv = ["slurmd", "-f", str(cluster.slurm_conf)]
+        start_daemon(argv, cluster.environment(), cluster.log / "slurmd.out")
+        wait_for(slurmd.running, timeout, "slurmd start", slurmd_log)
     resumed = 0.0
 
     def node_ready() -> bool:
         nonlocal resumed
+        _alive_or_raise(ctld, ctld_log)
+        _alive_or_raise(slurmd, slurmd_log)
         states = _node_states(cluster)
         if states and all(
             s.rstrip("*~#!%$@^-") in READY_NODE_STATES and not s.endswith("*") for s in states
