@@ -18,11 +18,13 @@ app = typer.Typer(
 
 
 def _register() -> None:
+    from htflow.cli.cluster import cluster_app
     from htflow.cli.dashboard import dashboard
     from htflow.cli.demo import demo
     from htflow.cli.pseudos import pseudos_app
 
     app.add_typer(pseudos_app, name="pseudos", help="Register and list pseudopotential families.")
+    app.add_typer(cluster_app, name="cluster", help="The local single-node SLURM: up, down, status.")
     app.command("demo", help="Run the demo: a real Si relax → static → DOS with pw.x.")(demo)
     app.command("dashboard", help="Serve the FireWorks web GUI (read-only).")(dashboard)
 
