@@ -24,7 +24,7 @@ def _register() -> None:
     from htflow.cli.pseudos import pseudos_app
 
     app.add_typer(pseudos_app, name="pseudos", help="Register and list pseudopotential families.")
-    app.add_typer(cluster_app, name="cluster", help="The local single-node SLURM: up, down, status.")
+    app.add_typer(cluster_app, name="cluster", help="The local single-node SLURM.")
     app.command("demo", help="Run the demo: a real Si relax → static → DOS with pw.x.")(demo)
     app.command("dashboard", help="Serve the FireWorks web GUI (read-only).")(dashboard)
 
