@@ -1,39 +1,144 @@
-"""Offline execution, compute side: run a prepared launch directory with no database.
+"""Offline execution, compute side: run prepared launch directories with no database.
 
-``python -m htflow.agent.worker <launch_dir> [<launch_dir> …]`` is what a compute job runs:
-the equivalent of ``rlaunch singleshot --offline`` in each directory. It reads ``FW.json``,
-runs the job against the JobStore files in the directory (seeded by the agent), and records
-the outcome in ``FW_offline.json``. It opens no database connection and needs no credential;
-this module imports nothing from ``htflow.db``.
+``python -m htflow.agent.worker [--streams N] <launch_dir> [<launch_dir> …]`` is what a compute
+job runs: the equivalent of ``rlaunch singleshot --offline`` in each directory. It reads
+``FW.json``, runs the job against the JobStore files in the directory (seeded by the agent),
+and records the outcome in ``FW_offline.json``. It opens no database connection and needs no
+credential; this module imports nothing from ``htflow.db``.
+
+Packing. The directories of one allocation run one after another; with ``--streams N`` the
+worker starts N processes that take directories from the same list (a task farm: each
+directory is taken under a lock, so every directory runs once and no stream idles while one
+is left). Each stream starts its calculations with the allocation's MPI launcher, so with
+``srun`` they are job steps side by side across the nodes (``--exclusive -N1`` is added).
+
+Walltime. A directory is not started when less than ``HTFLOW_WALLTIME_MARGIN`` seconds are
+left before ``HTFLOW_WALLTIME_END``: it stays prepared and the agent submits it again. A
+pw.x run that stops for lack of time (``WalltimeExhaustedError``) leaves its input prepared
+for a restart; the worker turns that failure back into an unfinished launch, so the next
+allocation continues from the checkpoint instead of the Firework fizzling.
+
+Every attempt is appended to ``htflow_attempts.jsonl`` (SLURM job id, times, outcome): the
+agent reads it to tell a continuation from a failure.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import json
+import os
+import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from htflow.exceptions import HtflowError
 from htflow.fireworks_compat import patch_fireworks
 
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
 FINISHED_STATES = ("COMPLETED", "FIZZLED")
+ATTEMPTS_FILE = "htflow_attempts.jsonl"
+RUN_LOCK = "htflow_run.lock"
+OFFLINE_FILE = "FW_offline.json"
+# Outcomes that are not failures: the launch simply needs another allocation.
+CONTINUE_OUTCOMES = ("no_time", "walltime")
+_WALLTIME_EXCEPTION = "WalltimeExhaustedError"
 
 
 def launch_state(launch_dir: str | Path) -> str:
     """State recorded in ``FW_offline.json``: RESERVED, RUNNING, COMPLETED or FIZZLED."""
-    offline = json.loads((Path(launch_dir) / "FW_offline.json").read_text())
+    offline = json.loads((Path(launch_dir) / OFFLINE_FILE).read_text())
     if "state" in offline:
         return str(offline["state"])
     return "RUNNING" if "started_on" in offline else "RESERVED"
 
 
+def reset_offline(launch_dir: str | Path) -> None:
+    """Make ``FW_offline.json`` say "prepared, not started" again (atomic rewrite).
+
+    Used when a launch must run again in the same directory (continuation or requeue): the
+    launch id stays, everything the earlier attempt recorded goes.
+    """
+    path = Path(launch_dir) / OFFLINE_FILE
+    launch_id = json.loads(path.read_text())["launch_id"]
+    write_json_atomic(path, {"launch_id": launch_id})
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to ``path`` via a temporary file and a rename (never a half-written file)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w") as handle:
+        json.dump(data, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def attempts(launch_dir: str | Path) -> list[dict[str, Any]]:
+    """The attempt records of a launch directory, oldest first (unreadable lines skipped)."""
+    path = Path(launch_dir) / ATTEMPTS_FILE
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        with contextlib.suppress(ValueError):
+            records.append(json.loads(line))
+    return records
+
+
+def _record(launch_dir: Path, **fields: Any) -> None:
+    fields.setdefault("job_id", os.environ.get("SLURM_JOB_ID"))
+    fields.setdefault("time", time.time())
+    with open(launch_dir / ATTEMPTS_FILE, "a") as handle:
+        handle.write(json.dumps(fields) + "\n")
+
+
+def seconds_left() -> float | None:
+    """Seconds until the allocation's end minus its margin; None when no end is known."""
+    end = os.environ.get("HTFLOW_WALLTIME_END")
+    if not end:
+        return None
+    margin = float(os.environ.get("HTFLOW_WALLTIME_MARGIN") or 0)
+    return float(end) - time.time() - margin
+
+
+@contextlib.contextmanager
+def _run_lock(launch_dir: Path) -> Iterator[bool]:
+    """Hold the directory's run lock if free (True) — two streams never run one directory."""
+    fd = os.open(launch_dir / RUN_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _walltime_exhausted(launch_dir: Path) -> bool:
+    """Whether the recorded failure is pw.x stopping for lack of allocation time."""
+    offline = json.loads((launch_dir / OFFLINE_FILE).read_text())
+    stored = offline.get("fwaction", {}).get("stored_data", {})
+    return _WALLTIME_EXCEPTION in json.dumps(stored.get("_exception", ""))
+
+
 def run_offline(launch_dir: str | Path) -> str:
-    """Run the Firework prepared in ``launch_dir``; return its final state.
+    """Run the Firework prepared in ``launch_dir``; return its state afterwards.
 
     A directory whose run already finished is not run again (a requeued allocation must not
-    run a calculation twice); its recorded state is returned.
+    run a calculation twice), nor one another stream is running (``BUSY``), nor one already
+    tried in this allocation. With too little allocation time left the directory is not
+    started (``RESERVED``); a pw.x run stopped for lack of time is reset to ``RESERVED``.
 
     Raises
     ------
@@ -43,23 +148,68 @@ def run_offline(launch_dir: str | Path) -> str:
     from fireworks import FWorker
     from fireworks.core.rocket_launcher import launch_rocket
 
+    from htflow.agent.resume import keep_prepared_pw_input
+
     path = Path(launch_dir).resolve()
-    if not (path / "FW.json").is_file() or not (path / "FW_offline.json").is_file():
+    if not (path / "FW.json").is_file() or not (path / OFFLINE_FILE).is_file():
         raise HtflowError(f"{path} is not a prepared launch directory: let the agent claim it")
-    state = launch_state(path)
-    if state in FINISHED_STATES:
+    with _run_lock(path) as acquired:
+        if not acquired:
+            return "BUSY"
+        state = launch_state(path)
+        if state in FINISHED_STATES:
+            return state
+        job_id = os.environ.get("SLURM_JOB_ID")
+        if job_id and any(a.get("job_id") == job_id for a in attempts(path)):
+            return state  # tried in this allocation already (e.g. stopped on walltime)
+        left = seconds_left()
+        if left is not None and left <= 0:
+            _record(path, outcome="no_time")
+            return state
+        _record(path, event="start")
+        patch_fireworks()
+        with contextlib.chdir(path), keep_prepared_pw_input(path):
+            launch_rocket(None, FWorker(name="htflow-worker"))
+        state = launch_state(path)
+        if state == "FIZZLED" and _walltime_exhausted(path):
+            reset_offline(path)
+            _record(path, outcome="walltime")
+            return "RESERVED"
+        _record(path, outcome=state)
         return state
-    patch_fireworks()
-    with contextlib.chdir(path):
-        launch_rocket(None, FWorker(name="htflow-worker"))
-    return launch_state(path)
+
+
+def stream_environment(streams: int) -> dict[str, str]:
+    """Environment of one stream: with srun, each calculation is an exclusive one-node step."""
+    env = dict(os.environ)
+    if streams > 1 and env.get("HTFLOW_MPI_LAUNCHER") == "srun":
+        extra = json.loads(env.get("HTFLOW_MPI_EXTRA_ARGS") or "[]")
+        for flag in ("--exclusive", "-N1"):
+            if flag not in extra:
+                extra.insert(0, flag)
+        env["HTFLOW_MPI_EXTRA_ARGS"] = json.dumps(extra)
+    return env
+
+
+def _run_streams(streams: int, launch_dirs: list[Path]) -> int:
+    """Run ``streams`` worker processes over the same directories; the worst status wins."""
+    argv = [sys.executable, "-m", "htflow.agent.worker", *map(str, launch_dirs)]
+    env = stream_environment(streams)
+    procs = [subprocess.Popen(argv, env=env) for _ in range(streams)]
+    return max(proc.wait() for proc in procs)
 
 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry: run each launch directory in turn, print ``<dir> <state>``."""
     parser = argparse.ArgumentParser(prog="python -m htflow.agent.worker", description=__doc__)
     parser.add_argument("launch_dirs", nargs="+", type=Path)
+    parser.add_argument(
+        "--streams", type=int, default=1, help="calculations side by side (worker processes)"
+    )
     args = parser.parse_args(argv)
+    streams = min(args.streams, len(args.launch_dirs))
+    if streams > 1:
+        return _run_streams(streams, args.launch_dirs)
     status = 0
     for launch_dir in args.launch_dirs:
         try:

@@ -1,0 +1,73 @@
+"""Helpers for the agent tests: a test cluster profile, the local SLURM, an agent subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from htflow.cluster.profile import PROFILE_DIR
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def write_profile(directory: Path, **overrides: Any) -> Path:
+    """``local.yaml`` with ``overrides`` (e.g. 1 task per allocation) written into ``directory``."""
+    data = yaml.safe_load((PROFILE_DIR / "local.yaml").read_text())
+    resources = overrides.pop("resources", None)
+    data.update(overrides)
+    if resources is not None:
+        data["resources"] = resources
+    data["name"] = "agent-test"
+    path = directory / "agent-test.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def agent_environment(
+    slurm_conf: Path, home: Path, extra: Mapping[str, str] = ()
+) -> dict[str, str]:
+    """Environment of an agent subprocess: the test SLURM, a test home, the repo importable."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HTFLOW_", "SLURM_"))}
+    env.update(
+        SLURM_CONF=str(slurm_conf),
+        HTFLOW_HOME=str(home),
+        HTFLOW_CONFIG_FILE=str(home / "absent.yaml"),
+        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(dict(extra))
+    return env
+
+
+def start_agent(
+    agent_dir: Path, db_uri: str, profile: Path, env: Mapping[str, str], *extra: str
+) -> subprocess.Popen[bytes]:
+    """``python -m htflow.cli.agent run`` in a subprocess logging to ``agent_dir/agent.log``."""
+    agent_dir.mkdir(parents=True, exist_ok=True)
+    argv = [
+        sys.executable,
+        "-m",
+        "htflow.cli.agent",
+        "run",
+        "--agent-dir",
+        str(agent_dir),
+        "--db",
+        db_uri,
+        "--profile",
+        str(profile),
+        "--poll",
+        "0.5",
+        "--log-file",
+        str(agent_dir / "agent.log"),
+        *extra,
+    ]
+    with open(agent_dir / "agent.stderr", "ab") as err:
+        return subprocess.Popen(argv, env=dict(env), stdout=err, stderr=err, cwd=agent_dir)
