@@ -37,9 +37,7 @@ def relax_static_dos_maker(protocol: str) -> RelaxStaticDosMaker:
     )
 
 
-def run_si_demo(
-    directory: str | Path, protocol: str = "fast", log: bool = False
-) -> dict[str, Any]:
+def run_si_demo(directory: str | Path, protocol: str = "fast", log: bool = False) -> dict[str, Any]:
     """Run the flow in ``directory``; return table rows and notes for the CLI."""
     root = Path(directory).resolve()
     root.mkdir(parents=True, exist_ok=True)
