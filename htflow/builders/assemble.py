@@ -1,0 +1,230 @@
+"""One materials document from the task documents that belong to it (a pure function).
+
+A material is a function of its tasks: the builder re-assembles it from all of them
+whenever one is added, which is what makes the build idempotent.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from pymatgen.core import Structure
+
+from htflow.db.materials import DosRef, DosSummary, MaterialDoc, Provenance
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from pymatgen.electronic_structure.dos import CompleteDos, Dos
+
+    from htflow.builders.identity import CalcIdentity
+
+PW_TASK = "PwTaskDoc"
+ELASTIC_DOC = "ElasticDocument"
+EOS_DOC = "EosDoc"
+ENERGY_CALCULATIONS = ("scf", "vc-relax")
+# Jobs whose cells are deliberately strained: never a material's energy or structure.
+STRAINED_LABEL_PREFIXES = ("eos static", "elastic relax")
+
+
+def task_id(job_doc: dict[str, Any]) -> str:
+    """``uuid:index`` of a job document in the outputs collection."""
+    return f"{job_doc['uuid']}:{job_doc.get('index', 1)}"
+
+
+def output_class(job_doc: dict[str, Any]) -> str | None:
+    """The ``@class`` of a job's output (None for non-document outputs)."""
+    out = job_doc.get("output")
+    return out.get("@class") if isinstance(out, dict) else None
+
+
+def task_role(job_doc: dict[str, Any]) -> str | None:
+    """What a job document contributes: 'energy', 'dos', 'elastic', 'eos' or None."""
+    cls = output_class(job_doc)
+    out = job_doc.get("output") or {}
+    if cls == ELASTIC_DOC:
+        return "elastic" if out.get("elastic_tensor") else None
+    if cls == EOS_DOC:
+        return "eos"
+    if cls != PW_TASK or out.get("state") != "successful":
+        return None
+    label = str(out.get("task_label") or job_doc.get("name") or "")
+    calculation = out.get("calculation")
+    if calculation == "nscf" and out.get("dos") is not None:
+        return "dos"
+    if calculation in ENERGY_CALCULATIONS and not label.startswith(STRAINED_LABEL_PREFIXES):
+        return "energy"
+    return None
+
+
+def task_structure(job_doc: dict[str, Any]) -> Structure | None:
+    """The structure a job document is about (final structure; the bulk for elastic)."""
+    out = job_doc.get("output") or {}
+    raw = out.get("structure") or (out.get("output") or {}).get("structure")
+    return Structure.from_dict(raw) if isinstance(raw, dict) else None
+
+
+def assemble_material(
+    material_id: str,
+    identity: CalcIdentity,
+    tasks: list[dict[str, Any]],
+    load_dos: Callable[[dict[str, Any]], CompleteDos | Dos | None],
+) -> MaterialDoc | None:
+    """Build the materials document from its job documents; None when none gives an energy.
+
+    Parameters
+    ----------
+    material_id
+        The material's id.
+    identity
+        Code, protocol and pseudo family shared by the tasks.
+    tasks
+        Job documents (``uuid``, ``index``, ``completed_at``, ``output``) of the material.
+    load_dos
+        Loads the DOS of a dos job document (from the data store).
+    """
+    by_role: dict[str, list[dict[str, Any]]] = {}
+    for t in tasks:
+        role = task_role(t)
+        if role:
+            by_role.setdefault(role, []).append(t)
+    energy_tasks = by_role.get("energy", [])
+    if not energy_tasks:
+        return None
+
+    def latest(ts: list[dict[str, Any]]) -> dict[str, Any] | None:
+        return max(ts, key=lambda t: (t.get("completed_at") or "", task_id(t)), default=None)
+
+    # a static SCF of the relaxed cell beats the relaxation's own last step
+    energy = max(
+        energy_tasks,
+        key=lambda t: (
+            t["output"].get("calculation") == "scf",
+            t.get("completed_at") or "",
+            task_id(t),
+        ),
+    )
+    out = energy["output"]
+    structure = task_structure(energy)
+    assert structure is not None
+    comp = structure.composition
+    elements = sorted(el.symbol for el in comp.elements)
+    fields: dict[str, Any] = {
+        "material_id": material_id,
+        "formula": comp.alphabetical_formula.replace(" ", ""),
+        "formula_reduced": comp.reduced_formula,
+        "chemsys": "-".join(elements),
+        "elements": elements,
+        "nelements": len(elements),
+        "nsites": len(structure),
+        "volume": float(structure.volume),
+        "volume_per_atom": float(structure.volume / len(structure)),
+        "density": float(structure.density),
+        "structure": structure,
+        "code": identity.code,
+        "protocol": identity.protocol,
+        "pseudo_family": identity.pseudo_family,
+        "energy_per_atom": float(out["output"]["energy_per_atom"]),
+    }
+    electronic = out["output"]
+    dos_task = latest(by_role.get("dos", []))
+    if dos_task is not None:
+        # the DOS run's denser grid gives the better gap and Fermi level
+        electronic = dos_task["output"]["output"]
+        dos = load_dos(dos_task)
+        ref = dos_task["output"]["dos"]
+        fields["dos_ref"] = DosRef(
+            task_uuid=dos_task["uuid"],
+            task_index=dos_task.get("index", 1),
+            blob_uuid=ref.get("blob_uuid") if isinstance(ref, dict) else None,
+        )
+        fields["dos"] = dos_summary(dos) if dos is not None else None
+    fields["band_gap"] = electronic.get("band_gap")
+    fields["is_metal"] = electronic.get("is_metal")
+    fields["efermi"] = electronic.get("efermi")
+    fields["total_magnetization"] = out["output"].get("total_magnetization")
+
+    elastic = latest(by_role.get("elastic", []))
+    if elastic is not None:
+        doc = elastic["output"]
+        props = doc.get("derived_properties") or {}
+        fields["elastic_tensor"] = [
+            [float(x) for x in row] for row in doc["elastic_tensor"]["ieee_format"]
+        ]
+        fields["k_vrh"] = props.get("k_vrh")
+        fields["g_vrh"] = props.get("g_vrh")
+        fields["poisson_ratio"] = props.get("homogeneous_poisson")
+        fields["universal_anisotropy"] = props.get("universal_anisotropy")
+    eos = latest(by_role.get("eos", []))
+    if eos is not None:
+        fields["eos_v0"] = eos["output"]["v0"]
+        fields["eos_b0"] = eos["output"]["b0"]
+        fields["eos_b1"] = eos["output"]["b1"]
+
+    fields["provenance"] = _provenance(tasks, energy, dos_task, elastic, eos)
+    return MaterialDoc(**fields)
+
+
+def _provenance(
+    tasks: list[dict[str, Any]],
+    energy: dict[str, Any],
+    dos: dict[str, Any] | None,
+    elastic: dict[str, Any] | None,
+    eos: dict[str, Any] | None,
+) -> Provenance:
+    versions = sorted(
+        {str(t["output"]["qe_version"]) for t in tasks if _pw(t) and t["output"].get("qe_version")}
+    )
+    md5 = {
+        p["element"]: p["md5"]
+        for p in (energy["output"].get("input") or {}).get("pseudos") or []
+        if p.get("md5")
+    }
+    corrections = [
+        {"task_id": task_id(t), **c}
+        for t in sorted(tasks, key=task_id)
+        if _pw(t)
+        for c in t["output"].get("custodian") or []
+    ]
+    stamps = sorted(t.get("completed_at") or "" for t in tasks)
+    return Provenance(
+        task_ids=sorted(task_id(t) for t in tasks),
+        energy_task_id=task_id(energy),
+        dos_task_id=task_id(dos) if dos else None,
+        elastic_task_id=task_id(elastic) if elastic else None,
+        eos_task_id=task_id(eos) if eos else None,
+        code_versions=versions,
+        pseudo_md5=md5,
+        custodian_corrections=corrections,
+        created_at=stamps[0] or None,
+        last_updated=stamps[-1] or None,
+    )
+
+
+def _pw(t: dict[str, Any]) -> bool:
+    return output_class(t) == PW_TASK
+
+
+def dos_summary(dos: CompleteDos | Dos) -> DosSummary:
+    """Fermi-level DOS, band edges and grid of a DOS (eV; states/eV/cell)."""
+    energies = np.asarray(dos.energies, dtype=float)
+    total = np.asarray(dos.get_densities(), dtype=float)
+    at_ef = float(np.interp(dos.efermi, energies, total))
+    gap = float(dos.get_gap())
+    vbm = cbm = None
+    if gap > 0:
+        cbm_, vbm_ = dos.get_cbm_vbm()
+        vbm, cbm = float(vbm_), float(cbm_)
+    pdos = getattr(dos, "pdos", None) or {}
+    return DosSummary(
+        efermi=float(dos.efermi),
+        dos_at_efermi=at_ef,
+        vbm=vbm,
+        cbm=cbm,
+        gap=gap,
+        n_energies=len(energies),
+        energy_min=float(energies.min()),
+        energy_max=float(energies.max()),
+        n_projected_sites=len(pdos),
+    )
