@@ -12,6 +12,8 @@ Contract (implemented in :mod:`htflow.db.backends` and :mod:`htflow.db.lock`):
 
 from __future__ import annotations
 
+from typing import Any
+
 from htflow.db.backends import (
     DatabaseUnreachableError,
     get_jobstore,
@@ -21,13 +23,29 @@ from htflow.db.backends import (
 from htflow.db.lock import WriterLockError, lock_holder, writer_lock
 from htflow.db.uri import DbTarget, redact, resolve
 
+# The ML read API (htflow.db.access) imports pandas and pymatgen: load it on first use only.
+_ACCESS = ("get_dos", "get_elastic", "get_structure", "query")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _ACCESS:
+        from htflow.db import access
+
+        return getattr(access, name)
+    raise AttributeError(f"module 'htflow.db' has no attribute {name!r}")
+
+
 __all__ = [
     "DatabaseUnreachableError",
     "DbTarget",
     "WriterLockError",
+    "get_dos",
+    "get_elastic",
     "get_jobstore",
     "get_launchpad",
+    "get_structure",
     "lock_holder",
+    "query",
     "ready_fw_ids",
     "redact",
     "resolve",

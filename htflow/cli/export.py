@@ -1,0 +1,120 @@
+"""``htflow export``: materials to CGCNN, extended XYZ or parquet; ``htflow export build``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from htflow.exceptions import HtflowError, InputError
+
+export_app = typer.Typer(
+    name="export",
+    help="Export materials for ML (CGCNN, extended XYZ, parquet).",
+    no_args_is_help=True,
+)
+
+FilterOpt = Annotated[
+    str | None,
+    typer.Option("--filter", help='MongoDB filter as JSON, e.g. \'{"band_gap": {"$gt": 1}}\'.'),
+]
+UriOpt = Annotated[str | None, typer.Option("--db", help="Database URI (default: HTFLOW_DB_URI).")]
+OverwriteOpt = Annotated[bool, typer.Option(help="Replace an existing export.")]
+
+
+def _criteria(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise InputError(
+            f"--filter is not valid JSON ({exc.msg}): quote it, e.g. '{{\"band_gap\": 0}}'"
+        ) from None
+    if not isinstance(value, dict):
+        raise InputError('--filter must be a JSON object, e.g. \'{"elements": "Si"}\'')
+    return value
+
+
+def _fail(exc: HtflowError) -> typer.Exit:
+    typer.echo(f"error: {exc}", err=True)
+    return typer.Exit(2)
+
+
+@export_app.command("cgcnn")
+def cgcnn(
+    target: Annotated[Path, typer.Argument(help="Directory to create.")],
+    prop: Annotated[
+        str, typer.Option("--property", help="Target property, e.g. formation_energy_per_atom.")
+    ],
+    filter_: FilterOpt = None,
+    db: UriOpt = None,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """One CIF per material, id_prop.csv and atom_init.json."""
+    from htflow.db.exports import export_cgcnn
+
+    try:
+        n = export_cgcnn(target, prop, _criteria(filter_), uri=db, overwrite=overwrite)
+    except HtflowError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"wrote {n} materials to {target}")
+
+
+@export_app.command("extxyz")
+def extxyz(
+    target: Annotated[Path, typer.Argument(help="File to write (.xyz).")],
+    properties: Annotated[
+        list[str], typer.Option("--property", help="Property to include (repeat).")
+    ],
+    filter_: FilterOpt = None,
+    db: UriOpt = None,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Extended XYZ: one frame per material, properties in the info line."""
+    from htflow.db.exports import export_extxyz
+
+    try:
+        n = export_extxyz(target, properties, _criteria(filter_), uri=db, overwrite=overwrite)
+    except HtflowError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"wrote {n} materials to {target}")
+
+
+@export_app.command("parquet")
+def parquet(
+    target: Annotated[Path, typer.Argument(help="File to write (.parquet).")],
+    fields: Annotated[list[str], typer.Option("--field", help="Column to include (repeat).")],
+    filter_: FilterOpt = None,
+    db: UriOpt = None,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """A table of the chosen fields (nested fields as JSON strings)."""
+    from htflow.db.exports import export_parquet
+
+    try:
+        n = export_parquet(target, fields, _criteria(filter_), uri=db, overwrite=overwrite)
+    except HtflowError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"wrote {n} materials to {target}")
+
+
+@export_app.command("build")
+def build(db: UriOpt = None) -> None:
+    """Run the materials builder on new task documents (take the writer lock first)."""
+    from htflow.builders import build_materials
+    from htflow.db import writer_lock
+
+    try:
+        with writer_lock(db):
+            report = build_materials(db)
+    except HtflowError as exc:
+        raise _fail(exc) from None
+    typer.echo(
+        f"{report.new_tasks} new tasks, {len(report.created)} materials created, "
+        f"{len(report.written)} written, {len(report.pending)} pending"
+    )
+    if report.missing_references:
+        typer.echo(f"missing elemental references: {', '.join(report.missing_references)}")
