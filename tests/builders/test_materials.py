@@ -123,7 +123,7 @@ def test_provenance(built: Campaign) -> None:
 
 
 def _dump(uri: str) -> tuple[Any, ...]:
-    with open_database(uri) as (db, target):
+    with open_database(uri) as (db, _):
         materials = sorted(db[MATERIALS_COLLECTION].find({}), key=lambda d: d["_id"])
         marks = sorted(db[BUILDER_TASKS_COLLECTION].find({}), key=lambda d: d["_id"])
     with sqlite3.connect(summary_path(resolve(uri))) as con:
