@@ -1,0 +1,191 @@
+"""The campaign pipeline: spec → candidates → checks → filters → dedupe → Flows.
+
+Everything that can be wrong with a campaign is found here, before anything is submitted:
+:func:`plan_campaign` either returns a complete :class:`CampaignPlan` or raises one
+``InputError`` naming the file or entry at fault.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from htflow.campaign.build import build_flows
+from htflow.campaign.dedupe import dedupe_within, is_database_duplicate
+from htflow.campaign.filters import FILTER_NAMES, apply_filters, check_candidate
+from htflow.campaign.sources import generate_candidates
+from htflow.campaign.spec import load_campaign
+from htflow.exceptions import HtflowError, InputError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from fireworks import LaunchPad
+
+    from htflow.campaign.build import PlannedFlow
+    from htflow.campaign.candidate import Candidate
+    from htflow.campaign.spec import CampaignSpec
+    from htflow.cluster.profile import ClusterProfile
+
+
+@dataclass
+class CampaignPlan:
+    """What a campaign would submit, and why each other candidate is left out.
+
+    Attributes
+    ----------
+    spec, path
+        The campaign and its file.
+    profile
+        The cluster profile the jobs are routed with.
+    generated
+        Every candidate the sources produced.
+    filtered
+        Filter name → candidates it dropped.
+    duplicates_within
+        ``(candidate, the earlier candidate it matches)``.
+    candidates
+        Candidates that survive filters and in-campaign dedupe.
+    flows
+        Flows to submit (one per candidate and workflow), database duplicates excluded.
+    database_duplicates
+        Flows whose every calculation is already done or queued in the database.
+    notes
+        Sources skipped (offline, no API key) and similar remarks.
+    """
+
+    spec: CampaignSpec
+    path: Path
+    profile: ClusterProfile
+    generated: list[Candidate]
+    filtered: dict[str, list[Candidate]]
+    duplicates_within: list[tuple[Candidate, Candidate]]
+    candidates: list[Candidate]
+    flows: list[PlannedFlow]
+    database_duplicates: list[PlannedFlow] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        """Counts for the summary: generated, filtered by filter, duplicates, flows."""
+        out = {"generated": len(self.generated)}
+        out |= {f"filtered: {name}": len(c) for name, c in self.filtered.items() if c}
+        out["duplicates within campaign"] = len(self.duplicates_within)
+        out["candidates"] = len(self.candidates)
+        out["flows already in database"] = len(self.database_duplicates)
+        out["flows to submit"] = len(self.flows)
+        out["jobs to submit"] = sum(len(list(p.flow.iterflow())) for p in self.flows)
+        return out
+
+
+def plan_campaign(
+    path: str | Path,
+    *,
+    launchpad: LaunchPad | None = None,
+    network: bool = True,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> CampaignPlan:
+    """Load, generate, check, filter and de-duplicate a campaign; build its Flows.
+
+    Parameters
+    ----------
+    path
+        The campaign YAML file; relative structure paths start at its directory.
+    launchpad
+        The LaunchPad to de-duplicate against (None: no database check).
+    network
+        False skips the Materials Project and OPTIMADE sources.
+    progress
+        ``progress(stage, done, total)`` callback for progress bars.
+
+    Raises
+    ------
+    InputError
+        Anything wrong with the campaign, as one line naming the file or entry.
+    """
+    path = Path(path)
+    spec = load_campaign(path)
+    report = progress or (lambda stage, done, total: None)
+    profile = _profile(spec, path)
+    elements = _family_elements(spec, path)
+
+    generated, notes = generate_candidates(spec.sources, path.resolve().parent, network=network)
+    for i, candidate in enumerate(generated):
+        check_candidate(candidate)
+        report("checking", i + 1, len(generated))
+    kept, filtered = apply_filters(generated, spec.filters, elements)
+    duplicates: list[tuple[Candidate, Candidate]] = []
+    if spec.dedupe.within_campaign:
+        kept, duplicates = dedupe_within(kept)
+    if not kept:
+        raise InputError(
+            f"{path}: the campaign has no candidates ({_empty_reason(generated, filtered)}): "
+            "add sources or loosen the filters"
+        )
+    _check_inputs(kept, spec)
+    flows = build_flows(kept, spec)
+    db_duplicates: list[PlannedFlow] = []
+    if launchpad is not None and spec.dedupe.against_database:
+        fresh = []
+        for i, planned in enumerate(flows):
+            if is_database_duplicate(planned.flow, launchpad, spec.protocol):
+                db_duplicates.append(planned)
+            else:
+                fresh.append(planned)
+            report("database", i + 1, len(flows))
+        flows = fresh
+    return CampaignPlan(
+        spec=spec,
+        path=path,
+        profile=profile,
+        generated=generated,
+        filtered={name: filtered[name] for name in FILTER_NAMES},
+        duplicates_within=duplicates,
+        candidates=kept,
+        flows=flows,
+        database_duplicates=db_duplicates,
+        notes=notes,
+    )
+
+
+def _profile(spec: CampaignSpec, path: Path) -> ClusterProfile:
+    from htflow.cluster import load_profile
+
+    try:
+        return load_profile(spec.cluster)
+    except HtflowError as exc:
+        raise InputError(f"{path}: key 'cluster': {exc}") from None
+
+
+def _family_elements(spec: CampaignSpec, path: Path) -> set[str] | None:
+    if spec.code != "qe":
+        return None
+    from htflow.qe.pseudos import get_pseudo_family
+
+    try:
+        return set(get_pseudo_family(spec.pseudo_family).elements)
+    except HtflowError as exc:
+        raise InputError(f"{path}: key 'pseudo_family': {exc}") from None
+
+
+def _check_inputs(candidates: list[Candidate], spec: CampaignSpec) -> None:
+    """Generate one pw.x input per candidate: every input error surfaces before submission."""
+    if spec.code != "qe":
+        return
+    from htflow.qe.sets import PwInputGenerator
+
+    generator = PwInputGenerator(
+        calculation="vc-relax", protocol=spec.protocol, pseudo_family=spec.pseudo_family
+    )
+    for candidate in candidates:
+        try:
+            generator.get_input(candidate.structure)
+        except HtflowError as exc:
+            raise InputError(f"{candidate.entry}: {exc}") from None
+
+
+def _empty_reason(generated: list[Candidate], filtered: dict[str, list[Any]]) -> str:
+    if not generated:
+        return "the sources produced no structure"
+    dropped = ", ".join(f"{len(c)} by {name}" for name, c in filtered.items() if c)
+    return f"{len(generated)} generated, {dropped or 'all duplicates'}"

@@ -1,0 +1,158 @@
+"""Submit a planned campaign all-or-nothing, or hand it to the running agent.
+
+The agent is the one writer. When no agent runs, the submitting process takes the writer
+lock, adds every flow, and on any failure deletes the workflows it added before
+re-raising, so the database holds all of the campaign or none of it. When an agent holds
+the lock, the flows go into the agent's inbox (``<agent dir>/inbox/``, see
+:mod:`htflow.agent.inbox`) and the agent submits them at its next pass, with the same
+duplicate checks; every flow is serialized before the first inbox file is written.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from monty.json import jsanitize
+
+from htflow.db import WriterLockError, get_launchpad, writer_lock
+from htflow.exceptions import InputError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from fireworks import LaunchPad
+
+    from htflow.campaign.plan import CampaignPlan
+
+logger = logging.getLogger(__name__)
+JOB_TYPES = ("small", "large")
+
+
+@dataclass
+class CampaignSubmission:
+    """What :func:`submit_campaign` did.
+
+    Attributes
+    ----------
+    mode
+        ``"submitted"`` (written to the database) or ``"queued"`` (left in the agent inbox).
+    fw_ids
+        fw_ids of the added Fireworks (``submitted`` only).
+    duplicates
+        Flows ``submit_flow`` found to be duplicates at insertion time (a race with another
+        submission since planning).
+    inbox_files
+        The inbox files written (``queued`` only).
+    agent_pid
+        The agent holding the lock (``queued`` only).
+    """
+
+    mode: str
+    fw_ids: list[int] = field(default_factory=list)
+    duplicates: int = 0
+    inbox_files: list[Path] = field(default_factory=list)
+    agent_pid: int | None = None
+
+
+def resources_of(plan: CampaignPlan) -> dict[str, dict[str, Any]]:
+    """Job type → the campaign's cluster-profile resource overrides (``htflow_resources``)."""
+    from htflow.cluster.profile import ResourceSpec
+
+    profile = plan.profile
+    out = {}
+    for job_type in JOB_TYPES:
+        spec = profile.resources.get(profile.routing.get(job_type, job_type), ResourceSpec())
+        out[job_type] = spec.model_dump(exclude_none=True, mode="json")
+    return out
+
+
+def submit_campaign(
+    plan: CampaignPlan,
+    *,
+    db_uri: str | None = None,
+    agent_dir: Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> CampaignSubmission:
+    """Submit every flow of ``plan``, or none.
+
+    Parameters
+    ----------
+    plan
+        A plan from :func:`htflow.campaign.plan.plan_campaign`.
+    db_uri
+        Database URI (None: the configured one).
+    agent_dir
+        The running agent's directory, for the inbox (None: ``<htflow home>/agent``).
+    progress
+        ``progress(done, total)`` after each flow.
+    """
+    try:
+        with writer_lock(db_uri):
+            launchpad = get_launchpad(db_uri)
+            return _submit_all(plan, launchpad, progress)
+    except WriterLockError:
+        return _queue_for_agent(plan, db_uri, agent_dir)
+
+
+def _submit_all(
+    plan: CampaignPlan, launchpad: LaunchPad, progress: Callable[[int, int], None] | None
+) -> CampaignSubmission:
+    from htflow.submit import submit_flow
+
+    resources = resources_of(plan)
+    added: list[int] = []
+    duplicates = 0
+    try:
+        for i, planned in enumerate(plan.flows):
+            result = submit_flow(
+                planned.flow,
+                launchpad,
+                resources=resources,
+                protocol=plan.spec.protocol,
+                dedupe=plan.spec.dedupe.against_database,
+            )
+            if result.submitted:
+                added.append(min(result.fw_ids.values()))
+            else:
+                duplicates += 1
+            if progress is not None:
+                progress(i + 1, len(plan.flows))
+    except BaseException:
+        _roll_back(launchpad, added)
+        raise
+    fw_ids = sorted(fw_id for root in added for fw_id in launchpad.get_wf_by_fw_id(root).id_fw)
+    return CampaignSubmission(mode="submitted", fw_ids=fw_ids, duplicates=duplicates)
+
+
+def _roll_back(launchpad: LaunchPad, roots: list[int]) -> None:
+    """Delete the workflows added so far (we hold the writer lock: none of them ran)."""
+    for fw_id in roots:
+        try:
+            launchpad.delete_wf(fw_id, delete_launch_dirs=False)
+        except Exception:  # keep rolling back the others
+            logger.exception("could not roll back workflow of fw_id %s", fw_id)
+
+
+def _queue_for_agent(
+    plan: CampaignPlan, db_uri: str | None, agent_dir: Path | None
+) -> CampaignSubmission:
+    from htflow.agent.inbox import queue_submission
+    from htflow.db import lock_holder
+    from htflow.settings import get_settings
+
+    directory = agent_dir or get_settings().home / "agent"
+    if not directory.is_dir():
+        raise InputError(
+            f"the agent is running (it holds the database lock) but {directory} is not its "
+            "directory: pass --agent-dir with the directory it runs in"
+        )
+    for planned in plan.flows:  # serialize everything first: fail before writing anything
+        jsanitize(planned.flow, strict=True, enum_values=True)
+    files = [
+        queue_submission(planned.flow, directory, protocol=plan.spec.protocol)
+        for planned in plan.flows
+    ]
+    return CampaignSubmission(mode="queued", inbox_files=files, agent_pid=lock_holder(db_uri))

@@ -1,0 +1,162 @@
+"""``htflow submit CAMPAIGN.yaml [--dry-run]``: plan a campaign, show it, submit it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+from rich.table import Table
+
+from htflow.exceptions import HtflowError
+
+if TYPE_CHECKING:
+    from htflow.campaign.plan import CampaignPlan
+
+submit_app = typer.Typer(
+    name="submit",
+    help="Submit a campaign (or --dry-run to see its candidates and counts).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@submit_app.command("submit")
+def submit(
+    campaign: Annotated[Path, typer.Argument(help="The campaign YAML (see docs/campaigns.md).")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show candidates and counts; submit nothing.")
+    ] = False,
+    db: Annotated[
+        str | None, typer.Option("--db", help="Database URI or directory (default: configured).")
+    ] = None,
+    agent_dir: Annotated[
+        Path | None,
+        typer.Option(help="Running agent's directory, for its inbox (default: <home>/agent)."),
+    ] = None,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Skip the Materials Project and OPTIMADE sources.")
+    ] = False,
+) -> None:
+    """Generate, check, filter and de-duplicate the campaign's candidates, then submit them.
+
+    Submission is all-or-nothing: any bad file or entry stops it before anything is written.
+    While an agent runs (it holds the database lock), the flows go into its inbox instead.
+    """
+    console = Console(stderr=False)
+    try:
+        plan = _plan(campaign, db, offline, console)
+        _show(plan, console)
+        if dry_run:
+            console.print("[bold]dry run[/bold]: nothing submitted")
+            return
+        if not plan.flows:
+            console.print("nothing new to submit: every flow is already in the database")
+            return
+        _submit(plan, db, agent_dir, console)
+    except HtflowError as exc:
+        # one line on stderr and status 2, the same as htflow.cli.main.main()
+        print(f"htflow: error: {exc}", file=sys.stderr)
+        raise typer.Exit(2) from None
+
+
+def _plan(campaign: Path, db: str | None, offline: bool, console: Console) -> CampaignPlan:
+    from htflow.campaign.plan import plan_campaign
+    from htflow.campaign.spec import load_campaign
+
+    spec = load_campaign(campaign)
+    launchpad = None
+    if spec.dedupe.against_database:
+        from htflow.db import get_launchpad
+
+        launchpad = get_launchpad(db)
+    with _progress(console) as progress:
+        tasks: dict[str, TaskID] = {}
+
+        def report(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.update(tasks[stage], completed=done)
+
+        return plan_campaign(campaign, launchpad=launchpad, network=not offline, progress=report)
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description:>10}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+def _show(plan: CampaignPlan, console: Console) -> None:
+    from htflow.campaign.build import crystal_system
+
+    planned: dict[int, list[str]] = {}
+    for p in plan.flows:
+        planned.setdefault(id(p.candidate), []).append(p.workflow)
+    in_db: dict[int, list[str]] = {}
+    for p in plan.database_duplicates:
+        in_db.setdefault(id(p.candidate), []).append(p.workflow)
+    table = Table(title=f"campaign {plan.spec.name} ({plan.spec.protocol} protocol)")
+    for column in ("formula", "sites", "system", "entry", "to submit", "in database"):
+        table.add_column(column)
+    for c in plan.candidates:
+        table.add_row(
+            c.formula,
+            str(len(c.structure)),
+            crystal_system(c.structure),
+            c.entry,
+            ", ".join(planned.get(id(c), [])) or "-",
+            ", ".join(in_db.get(id(c), [])) or "-",
+        )
+    console.print(table)
+    left_out = Table(title="left out")
+    if any(plan.filtered.values()) or plan.duplicates_within:
+        for column in ("formula", "entry", "why"):
+            left_out.add_column(column)
+        for name, dropped in plan.filtered.items():
+            for c in dropped:
+                left_out.add_row(c.formula, c.entry, f"filter {name}")
+        for c, of in plan.duplicates_within:
+            left_out.add_row(c.formula, c.entry, f"duplicate of {of.entry}")
+        console.print(left_out)
+    counts = Table(title="counts", show_header=False)
+    counts.add_column("what")
+    counts.add_column("count", justify="right")
+    for what, n in plan.counts().items():
+        counts.add_row(what, str(n))
+    console.print(counts)
+    for note in plan.notes:
+        console.print(f"note: {note}")
+
+
+def _submit(plan: CampaignPlan, db: str | None, agent_dir: Path | None, console: Console) -> None:
+    from htflow.campaign.submission import submit_campaign
+
+    with _progress(console) as progress:
+        task = progress.add_task("submitting", total=len(plan.flows))
+        result = submit_campaign(
+            plan,
+            db_uri=db,
+            agent_dir=agent_dir.expanduser().resolve() if agent_dir else None,
+            progress=lambda done, total: progress.update(task, completed=done),
+        )
+    if result.mode == "queued":
+        inbox = result.inbox_files[0].parent if result.inbox_files else "the inbox"
+        console.print(
+            f"the agent is running (pid {result.agent_pid}): {len(result.inbox_files)} flows "
+            f"queued in {inbox}; it submits them at its next pass (results in {inbox}/done)"
+        )
+        return
+    console.print(
+        f"submitted {len(plan.flows) - result.duplicates} flows "
+        f"({len(result.fw_ids)} Fireworks) of campaign {plan.spec.name}"
+        + (f"; {result.duplicates} became duplicates meanwhile" if result.duplicates else "")
+    )
