@@ -88,7 +88,7 @@ def build_materials(uri: str | None = None, matcher: StructureMatcher | None = N
     from htflow.db.backends import get_jobstore
 
     with open_database(uri) as (db, target):
-        ensure_indexes_on(db)
+        ensure_indexes_on(db, gridfs=target.kind == "mongodb")
         jobstore = get_jobstore(uri)
         jobstore.connect()
         try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from htflow.db.backends import DOCS_COLLECTION
+from htflow.db.backends import DATA_COLLECTION, DOCS_COLLECTION
 from htflow.db.collections import open_database
 from htflow.db.materials import BUILDER_TASKS_COLLECTION, MATERIALS_COLLECTION
 
@@ -56,12 +56,12 @@ def ensure_indexes(uri: str | None = None) -> list[str]:
     uri
         As for :func:`htflow.db.get_jobstore`.
     """
-    with open_database(uri) as (db, _):
-        return ensure_indexes_on(db)
+    with open_database(uri) as (db, target):
+        return ensure_indexes_on(db, gridfs=target.kind == "mongodb")
 
 
-def ensure_indexes_on(db: Any) -> list[str]:
-    """:func:`ensure_indexes` on an open database object."""
+def ensure_indexes_on(db: Any, gridfs: bool = False) -> list[str]:
+    """:func:`ensure_indexes` on an open database object (``gridfs``: MongoDB's data store)."""
     names = []
     for key in OUTPUT_INDEXES:
         names.append(db[DOCS_COLLECTION].create_index(key))
@@ -69,4 +69,10 @@ def ensure_indexes_on(db: Any) -> list[str]:
         unique = key == "material_id"
         names.append(db[MATERIALS_COLLECTION].create_index(key, unique=unique))
     names.append(db[BUILDER_TASKS_COLLECTION].create_index("material_id"))
+    # get_dos and the builder look DOS blobs up by blob_uuid: a plain collection on the
+    # embedded store, GridFS (metadata in "<name>.files") on MongoDB
+    if gridfs:
+        names.append(db[DATA_COLLECTION + ".files"].create_index("metadata.blob_uuid"))
+    else:
+        names.append(db[DATA_COLLECTION].create_index("blob_uuid"))
     return names
