@@ -7,6 +7,12 @@ re-runs the job's Maker, which writes a fresh input over the prepared one. While
 runs such a directory, :func:`keep_prepared_pw_input` makes that one write a no-op, so
 :func:`htflow.qe.run.run_pw` starts from the prepared input and pw.x reads its checkpoint.
 
+pw.x consumes its scf restart file (``<prefix>.restart_scf``) when it restarts: if that
+restarted run is then killed (SLURM TIMEOUT, node failure), the input still says
+``restart_mode='restart'`` but the only checkpoint left is the charge density of the last
+clean stop. The kept input then starts from that density instead (``startingpot='file'``),
+as the ``KilledHandler`` does inside an allocation.
+
 This belongs in the Maker (``BasePwMaker.make``: "keep an input prepared for a restart in
 the run directory"); it lives here, scoped to the worker and to one directory, until then.
 """
@@ -50,6 +56,7 @@ def keep_prepared_pw_input(directory: str | Path) -> Iterator[bool]:
         return
     from htflow.qe.pwinput import PwInput
 
+    _fall_back_to_charge_density(target)
     original = PwInput.write
     kept = False
 
@@ -67,3 +74,23 @@ def keep_prepared_pw_input(directory: str | Path) -> Iterator[bool]:
         yield True
     finally:
         PwInput.write = original  # type: ignore[method-assign]
+
+
+def _fall_back_to_charge_density(directory: Path) -> None:
+    """Use the last charge density when the scf restart file was consumed (see above)."""
+    from htflow.qe.handlers.base import charge_density_available, from_charge_density
+    from htflow.qe.pwinput import PwInput
+
+    pw_input = PwInput.from_directory(directory)
+    outdir = directory / str(pw_input.control.get("outdir", "out"))
+    prefix = str(pw_input.control.get("prefix", "pwscf"))
+    if (outdir / f"{prefix}.restart_scf").exists():
+        return
+    if charge_density_available(directory, pw_input):
+        changes = from_charge_density(directory, pw_input, wavefunctions=False)
+        print(
+            f"htflow: {directory}: scf restart file consumed by a killed run: "
+            "continuing from the last charge density",
+            file=sys.stderr,
+        )
+        pw_input.updated(**changes).write(directory)
