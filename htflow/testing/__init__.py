@@ -1,0 +1,1 @@
+"""Test harnesses shipped with the package: replay of recorded VASP runs."""
