@@ -38,6 +38,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from htflow.testing.vasp_inputs import read_incar, read_kpoints, read_poscar, unmatched_sites
 
 REPLAY_ENV = "HTFLOW_VASP_REPLAY"
+InputName = Literal["incar", "kpoints", "poscar"]
+ALL_INPUTS: tuple[InputName, ...] = ("incar", "kpoints", "poscar")
 RUN_STATE_FILE = ".htflow_replay.json"
 JOB_MARKER = "htflow_job.json"
 MISMATCH_EXIT = 3
@@ -75,8 +77,8 @@ class ReplayEntry(BaseModel):
 
     recorded: Path = Field(description="Directory with the recorded INCAR/KPOINTS/POSCAR.")
     attempts: list[Attempt] = Field(default_factory=lambda: [Attempt()], min_length=1)
-    check: list[Literal["incar", "kpoints", "poscar"]] = Field(
-        default_factory=lambda: ["incar", "kpoints", "poscar"], description="Inputs checked."
+    check: list[InputName] = Field(
+        default_factory=lambda: list(ALL_INPUTS), description="Inputs checked."
     )
     incar_ignore: list[str] = Field(
         default_factory=list, description="INCAR tags not compared (upper case)."

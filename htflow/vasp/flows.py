@@ -196,23 +196,23 @@ def build_flow(
     if workflow not in WORKFLOWS:
         raise InputError(f"unknown VASP workflow {workflow!r}: use one of {', '.join(WORKFLOWS)}")
     makers = vasp_makers(protocol, run_kwargs, workflow=workflow, potcar_spec=potcar_spec)
-    relax = _relaxation(protocol, makers)
+    # atomate2 annotates these fields as BaseVaspMaker although its own defaults are flow
+    # Makers (DoubleRelaxMaker, BandStructureMaker): Any keeps mypy out of that mismatch.
+    relax: Any = _relaxation(protocol, makers)
+    band_structure: Any
     maker: Maker
     if workflow == "relax_static_dos":
+        band_structure = UniformBandStructureMaker(
+            static_maker=makers["static"], bs_maker=makers["nscf_uniform"]
+        )
         maker = RelaxBandStructureMaker(
-            name="relax static dos",
-            relax_maker=relax,
-            band_structure_maker=UniformBandStructureMaker(
-                static_maker=makers["static"], bs_maker=makers["nscf_uniform"]
-            ),
+            name="relax static dos", relax_maker=relax, band_structure_maker=band_structure
         )
     elif workflow == "band_structure":
-        maker = RelaxBandStructureMaker(
-            relax_maker=relax,
-            band_structure_maker=LineModeBandStructureMaker(
-                static_maker=makers["static"], bs_maker=makers["nscf_line"]
-            ),
+        band_structure = LineModeBandStructureMaker(
+            static_maker=makers["static"], bs_maker=makers["nscf_line"]
         )
+        maker = RelaxBandStructureMaker(relax_maker=relax, band_structure_maker=band_structure)
     elif workflow == "elastic":
         maker = ElasticMaker(bulk_relax_maker=relax, elastic_relax_maker=makers["elastic_relax"])
     else:
