@@ -138,7 +138,8 @@ def test_walltime_stop_restarts_and_finishes(
 
 def test_diagonalization_failure_switches_solver_until_cg_works(tmp_path: Path) -> None:
     # ecutwfc=3 leaves ~20 plane waves for nbnd=12: david's subspace overlap matrix is not
-    # positive definite (LAXlib abort), ppcg's zhegvd fails, cg converges.
+    # positive definite (LAXlib abort). ppcg then either converges or fails in zhegvd (seen
+    # both ways on this machine, depending on load), and cg converges.
     inp = pw_input(
         fcc(5.43, "Si", [[0.0, 0.0, 0.0], [0.25, 0.25, 0.25]]),
         [SI],
@@ -149,15 +150,18 @@ def test_diagonalization_failure_switches_solver_until_cg_works(tmp_path: Path) 
     run_pw(tmp_path)
     assert_converged(tmp_path)
     log = corrections(tmp_path)
-    assert [(c["handler"], c["errors"]) for c in log] == [
-        ("DiagonalizationHandler", ["diagonalization"]),
-        ("DiagonalizationHandler", ["diagonalization"]),
-    ]
-    assert [c["actions"][0]["changes"] for c in log] == [
+    assert 1 <= len(log) <= 2
+    assert all(
+        (c["handler"], c["errors"]) == ("DiagonalizationHandler", ["diagonalization"]) for c in log
+    )
+    escalation = [
         {"electrons": {"diagonalization": "ppcg"}},
         {"electrons": {"diagonalization": "cg"}},
     ]
-    assert PwInput.from_directory(tmp_path).electrons == {"diagonalization": "cg"}
+    assert [c["actions"][0]["changes"] for c in log] == escalation[: len(log)]
+    final = "ppcg" if len(log) == 1 else "cg"
+    assert PwInput.from_directory(tmp_path).electrons == {"diagonalization": final}
+    assert "S matrix not positive definite" in (tmp_path / "pw.1.out").read_text()
 
 
 def test_walltime_with_no_time_left_stops_and_the_next_allocation_continues(
