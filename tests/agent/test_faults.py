@@ -157,7 +157,12 @@ class Faults:
                 cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
             except OSError:
                 continue
-            if launch_root in cwd.parents and (long is None or str(cwd) != long["launch_dir"]):
+            busy = (cwd / "pw.out").exists() and (cwd / "pw.out").stat().st_size > 0
+            if (
+                busy
+                and launch_root in cwd.parents
+                and (long is None or str(cwd) != long["launch_dir"])
+            ):
                 os.kill(pid, signal.SIGKILL)
                 self.done["pw_kill"] = str(cwd)
                 return
@@ -222,7 +227,7 @@ def test_campaign_survives_faults(  # noqa: PLR0915 (one story, told in order)
                 faults.scancel_a_running_allocation()
             if "timelimit" not in faults.done:
                 faults.shrink_time_limit_of_the_long_run()
-            if "pw_kill" not in faults.done:
+            if "pw_kill" not in faults.done and "scancel" in faults.done:
                 faults.kill_a_pw_x(launch_root)
             if "agent_kill" not in faults.done and states.count("COMPLETED") >= 3:
                 offset = len(log.read_text(errors="replace")) if log.exists() else 0
@@ -288,7 +293,8 @@ def test_campaign_survives_faults(  # noqa: PLR0915 (one story, told in order)
     assert "convergence has been achieved" in final
     # The killed pw.x was restarted by Custodian inside its allocation.
     killed = Path(faults.done["pw_kill"])
-    assert list(killed.glob("pw.*.out"))
+    assert list(killed.glob("pw.*.out")), sorted(p.name for p in killed.iterdir())
+    assert "KilledHandler" in (killed / "custodian.json").read_text()
     # The agent recovered after kill -9 (two start-ups).
     assert log.read_text().count("recovery:") == 2
 
