@@ -21,12 +21,14 @@ def _register() -> None:
     from htflow.cli.cluster import cluster_app
     from htflow.cli.dashboard import dashboard
     from htflow.cli.demo import demo
+    from htflow.cli.export import export_app
     from htflow.cli.init import init
     from htflow.cli.pseudos import pseudos_app
     from htflow.cli.submit import submit
 
     app.add_typer(pseudos_app, name="pseudos", help="Register and list pseudopotential families.")
     app.add_typer(cluster_app, name="cluster", help="The local single-node SLURM.")
+    app.add_typer(export_app, name="export", help="Build materials and export them for ML.")
     app.command("demo", help="Run the demo: a real Si relax → static → DOS with pw.x.")(demo)
     app.command("dashboard", help="Serve the FireWorks web GUI (read-only).")(dashboard)
     app.command("init", help="Write a commented ~/.htflow.yaml.")(init)
