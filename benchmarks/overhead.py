@@ -82,6 +82,7 @@ def through_agent(n: int, work: Path, per_allocation: int) -> float:
         resources={},
         routing={},
     )
+    work.mkdir(parents=True, exist_ok=True)
     profile_path = work / "bench.yaml"
     profile_path.write_text(yaml.safe_dump(data))
     db = f"file://{work}/db"

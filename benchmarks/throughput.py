@@ -46,6 +46,7 @@ def run_jobs(n: int, per_allocation: int, work: Path) -> float:
         resources={},
         routing={},
     )
+    work.mkdir(parents=True, exist_ok=True)
     profile = work / "throughput.yaml"
     profile.write_text(yaml.safe_dump(data))
     db = f"file://{work}/db"
