@@ -43,10 +43,18 @@ def task_identity(task: dict[str, Any], metadata: dict[str, Any] | None = None) 
     md5s = {
         p["element"]: p.get("md5") or "" for p in summary.get("pseudos") or [] if "element" in p
     }
-    family = metadata.get("pseudo_family") or summary.get("pseudo_family")
+    family = (
+        metadata.get("pseudo_family")
+        or summary.get("pseudo_family")
+        or pw_input.get("pseudo_family")
+    )
     if not family:
         family = _family_from_md5(tuple(sorted(md5s.items())))
-    protocol = metadata.get("protocol") or _protocol_from_input(pw_input, family)
+    protocol = (
+        metadata.get("protocol")
+        or pw_input.get("protocol")
+        or _protocol_from_input(pw_input, family)
+    )
     return CalcIdentity(CODE_QE, str(protocol), str(family))
 
 

@@ -166,9 +166,8 @@ def _load(directory: Path) -> tuple[XmlData | None, StdoutData | None, str | Non
 
 def _read_pw_input(directory: Path) -> tuple[PwInput | None, str | None]:
     try:
-        raw = json.loads((directory / PW_INPUT_JSON).read_text())
-        family = raw.pop("pseudo_family", None)
-        return PwInput.model_validate(raw), family
+        pw_input = PwInput.model_validate(json.loads((directory / PW_INPUT_JSON).read_text()))
+        return pw_input, pw_input.pseudo_family
     except (OSError, ValueError):
         return None, None
 

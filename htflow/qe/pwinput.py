@@ -70,6 +70,12 @@ class PwInput(BaseModel):
     symbols: list[str] = Field(description="Element symbol of each site.")
     frac_coords: list[list[float]] = Field(description="Fractional coordinates of each site.")
     kpoints: KPoints = Field(default_factory=KPoints, description="K-point sampling.")
+    protocol: str | None = Field(
+        None, description="htflow protocol that generated this input (provenance; not in pw.in)."
+    )
+    pseudo_family: str | None = Field(
+        None, description="Pseudopotential family of the species (provenance; not in pw.in)."
+    )
 
     @classmethod
     def from_structure(cls, structure: Structure, **fields: Any) -> PwInput:

@@ -130,6 +130,8 @@ class PwInputGenerator:
             structure,
             species=species,
             kpoints=self._kpoints(protocol, structure, kpath),
+            protocol=self.protocol,
+            pseudo_family=family.name,
             **namelists,
         )
 
