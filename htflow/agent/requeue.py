@@ -2,7 +2,7 @@
 
 The launch keeps its launch id and its directory, so whatever the earlier attempt left there
 (pw.x's restart files, the input the walltime handler prepared, ``pw.<n>.out`` of earlier
-attempts) is what the next attempt starts from (:mod:`htflow.agent.resume`).
+attempts) is what the next attempt starts from (:mod:`htflow.qe.restart`).
 
 - **Continuation** — the worker recorded that it did not start the launch for lack of time
   (``no_time``) or that pw.x stopped on the allocation's walltime with its input prepared

@@ -148,8 +148,6 @@ def run_offline(launch_dir: str | Path) -> str:
     from fireworks import FWorker
     from fireworks.core.rocket_launcher import launch_rocket
 
-    from htflow.agent.resume import keep_prepared_pw_input
-
     path = Path(launch_dir).resolve()
     if not (path / "FW.json").is_file() or not (path / OFFLINE_FILE).is_file():
         raise HtflowError(f"{path} is not a prepared launch directory: let the agent claim it")
@@ -168,7 +166,7 @@ def run_offline(launch_dir: str | Path) -> str:
             return state
         _record(path, event="start")
         patch_fireworks()
-        with contextlib.chdir(path), keep_prepared_pw_input(path):
+        with contextlib.chdir(path):
             launch_rocket(None, FWorker(name="htflow-worker"))
         state = launch_state(path)
         if state == "FIZZLED" and _walltime_exhausted(path):

@@ -18,6 +18,7 @@ app = typer.Typer(
 
 
 def _register() -> None:
+    from htflow.cli.agent import agent_app
     from htflow.cli.cluster import cluster_app
     from htflow.cli.dashboard import dashboard
     from htflow.cli.demo import demo
@@ -28,6 +29,7 @@ def _register() -> None:
 
     app.add_typer(pseudos_app, name="pseudos", help="Register and list pseudopotential families.")
     app.add_typer(cluster_app, name="cluster", help="The local single-node SLURM.")
+    app.add_typer(agent_app, name="agent", help="The agent: the one writer that runs campaigns.")
     app.add_typer(export_app, name="export", help="Build materials and export them for ML.")
     app.command("demo", help="Run the demo: a real Si relax → static → DOS with pw.x.")(demo)
     app.command("dashboard", help="Serve the FireWorks web GUI (read-only).")(dashboard)

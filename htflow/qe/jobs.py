@@ -17,6 +17,7 @@ from pymatgen.electronic_structure.dos import CompleteDos, Dos
 
 from htflow.exceptions import CalculationFailedError
 from htflow.qe.files import copy_previous_outputs, remove_wavefunctions
+from htflow.qe.restart import input_for_run
 from htflow.qe.run import run_pw
 from htflow.qe.schemas import PwTaskDoc
 from htflow.qe.sets import PwInputGenerator
@@ -69,8 +70,8 @@ class BasePwMaker(Maker):
             if prev_dir is None:
                 raise CalculationFailedError(f"{self.name} needs prev_dir: the SCF it continues")
             copy_previous_outputs(prev_dir, directory)
-        pw_input = self.get_input(structure)
-        pw_input.write(directory)
+        # A requeued job keeps the input its walltime handler prepared for a restart.
+        pw_input = input_for_run(directory, self.get_input(structure))
         summary = run_pw(directory, **self.run_pw_kwargs)
         extra = self.post_process(directory, pw_input)
         doc = PwTaskDoc.from_directory(

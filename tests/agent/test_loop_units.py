@@ -10,9 +10,9 @@ import pytest
 
 from htflow.agent.packing import pack, resources_of
 from htflow.agent.requeue import RequeuePolicy, decide, fizzle_launch_dir
-from htflow.agent.resume import keep_prepared_pw_input, prepared_for_restart
 from htflow.agent.worker import ATTEMPTS_FILE, launch_state, run_offline, stream_environment
 from htflow.cluster import load_profile, render_job_script
+from htflow.qe.restart import input_for_run, prepared_for_restart
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -143,9 +143,11 @@ def test_prepared_restart_input_survives_the_makers_write(tmp_path: Path) -> Non
     prepared = fresh.updated(control={"restart_mode": "restart"})
     prepared.write(tmp_path)
     assert prepared_for_restart(tmp_path)
-    with keep_prepared_pw_input(tmp_path) as kept:
-        fresh.write(tmp_path)  # what the Maker does: skipped once
-        assert kept
-        assert PwInput.from_directory(tmp_path).control["restart_mode"] == "restart"
-        fresh.write(tmp_path)  # later writes (e.g. run_pw's walltime bound) go through
-    assert "restart_mode" not in PwInput.from_directory(tmp_path).control
+    # What the Maker does when the requeued job runs again: the prepared input is kept.
+    used = input_for_run(tmp_path, fresh)
+    assert used.control["restart_mode"] == "restart"
+    assert PwInput.from_directory(tmp_path).control["restart_mode"] == "restart"
+    # In a fresh directory the Maker's input is written.
+    fresh_dir = tmp_path / "fresh"
+    assert input_for_run(fresh_dir, fresh) == fresh
+    assert "restart_mode" not in PwInput.from_directory(fresh_dir).control
