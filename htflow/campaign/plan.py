@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from htflow.campaign.build import build_flows
 from htflow.campaign.dedupe import dedupe_within, is_database_duplicate
 from htflow.campaign.filters import FILTER_NAMES, apply_filters, check_candidate
+from htflow.campaign.references import REFERENCE_WORKFLOW, reference_flows
 from htflow.campaign.sources import generate_candidates
 from htflow.campaign.spec import load_campaign
 from htflow.exceptions import HtflowError, InputError
@@ -48,7 +49,8 @@ class CampaignPlan:
     candidates
         Candidates that survive filters and in-campaign dedupe.
     flows
-        Flows to submit (one per candidate and workflow), database duplicates excluded.
+        Flows to submit (one per candidate and workflow, plus the elemental references the
+        formation energies need), database duplicates excluded.
     database_duplicates
         Flows whose every calculation is already done or queued in the database.
     notes
@@ -73,6 +75,9 @@ class CampaignPlan:
         out["duplicates within campaign"] = len(self.duplicates_within)
         out["candidates"] = len(self.candidates)
         out["flows already in database"] = len(self.database_duplicates)
+        out["elemental references added"] = sum(
+            p.workflow == REFERENCE_WORKFLOW for p in self.flows
+        )
         out["flows to submit"] = len(self.flows)
         out["jobs to submit"] = sum(len(list(p.flow.iterflow())) for p in self.flows)
         return out
@@ -124,6 +129,9 @@ def plan_campaign(
         )
     _check_inputs(kept, spec)
     flows = build_flows(kept, spec)
+    references, reference_notes = reference_flows(kept, spec)
+    flows += references
+    notes += reference_notes
     db_duplicates: list[PlannedFlow] = []
     if launchpad is not None and spec.dedupe.against_database:
         fresh = []
