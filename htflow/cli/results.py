@@ -1,0 +1,30 @@
+"""``htflow results [CAMPAIGN]``: the materials table (optionally as JSON)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+
+def results(
+    campaign: Annotated[
+        str | None, typer.Argument(help="Campaign name (default: every material).")
+    ] = None,
+    db: Annotated[
+        str | None, typer.Option("--db", help="Database URI or directory (default: configured).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON rows instead.")] = False,
+) -> None:
+    """A table of materials and properties: energy, formation energy, E_hull, gap, E_F,
+    moduli, EOS. Run `htflow export build` (or the demo) first to build materials."""
+    from htflow.reports.results import records, results_table, rich_table
+
+    frame = results_table(campaign, db)
+    if as_json:
+        typer.echo(json.dumps(records(frame), indent=2, default=str))
+        return
+    title = f"campaign {campaign}" if campaign else "materials"
+    Console().print(rich_table(frame, title=f"{title} ({len(frame)})"))

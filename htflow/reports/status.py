@@ -1,0 +1,189 @@
+"""``htflow status``: a campaign's Fireworks by state, failures by cause, core-hours.
+
+Read-only: never takes the writer lock. Failure causes come from two places:
+
+- Custodian corrections recorded in task documents (``output.custodian[*].errors``: the
+  :class:`htflow.qe.errors.PwError` classes such as ``scf_not_converged``), counted per
+  correction, whether or not the run then succeeded;
+- FIZZLED Fireworks: the exception class (and first line) FireWorks stored for the last
+  launch, e.g. ``CalculationFailedError: pw.x ...``.
+
+Core-hours come from the agent's allocation records: ``sacct`` elapsed time (or, for jobs
+``sacct`` no longer knows, the recorded submit → end interval) × the allocation's cores.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fireworks import LaunchPad
+
+    from htflow.cluster.profile import ClusterProfile
+
+
+@dataclass
+class CampaignStatus:
+    """What ``htflow status`` reports.
+
+    Attributes
+    ----------
+    campaign
+        The campaign name (None: every Firework in the database).
+    states
+        Firework state → count.
+    corrections
+        Custodian error class → number of corrections.
+    fizzled
+        Failure cause → number of FIZZLED Fireworks.
+    core_hours_used
+        Cores × elapsed hours of the allocations that ran the campaign's launches.
+    core_hours_left
+        Budget minus used, when the profile declares a budget (``core_hour_budget``); else None.
+    allocations
+        Number of SLURM allocations counted.
+    """
+
+    campaign: str | None
+    states: dict[str, int] = field(default_factory=dict)
+    corrections: dict[str, int] = field(default_factory=dict)
+    fizzled: dict[str, int] = field(default_factory=dict)
+    core_hours_used: float = 0.0
+    core_hours_left: float | None = None
+    allocations: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return dict(self.__dict__)
+
+
+def campaign_status(
+    campaign: str | None = None,
+    db_uri: str | None = None,
+    profile: ClusterProfile | None = None,
+    use_sacct: bool = True,
+) -> CampaignStatus:
+    """Counts by state, failures by cause and core-hours for ``campaign`` (None: all)."""
+    from htflow.campaign.build import CAMPAIGN_KEY
+    from htflow.db import get_launchpad
+
+    lp = get_launchpad(db_uri)
+    criteria = {f"spec.{CAMPAIGN_KEY}": campaign} if campaign else {}
+    fws = list(
+        lp.fireworks.find(criteria, {"fw_id": 1, "state": 1, "launches": 1, "spec._tasks": 1})
+    )
+    status = CampaignStatus(campaign=campaign)
+    status.states = dict(Counter(doc["state"] for doc in fws))
+    fw_ids = {doc["fw_id"] for doc in fws}
+    status.fizzled = _fizzled_causes(lp, [d for d in fws if d["state"] == "FIZZLED"])
+    status.corrections = _corrections(db_uri, _job_uuids(fws))
+    used, count = _core_hours(lp, fw_ids, profile, use_sacct)
+    status.core_hours_used, status.allocations = used, count
+    budget = getattr(profile, "core_hour_budget", None) if profile is not None else None
+    if budget is not None:
+        status.core_hours_left = float(budget) - used
+    return status
+
+
+def _job_uuids(fws: list[dict[str, Any]]) -> set[str]:
+    uuids = set()
+    for doc in fws:
+        for task in doc.get("spec", {}).get("_tasks", []):
+            uuid = (task.get("job") or {}).get("uuid")
+            if uuid:
+                uuids.add(uuid)
+    return uuids
+
+
+def _fizzled_causes(lp: LaunchPad, fizzled: list[dict[str, Any]]) -> dict[str, int]:
+    causes: Counter[str] = Counter()
+    for doc in fizzled:
+        launch_ids = doc.get("launches") or []
+        launch = (
+            lp.launches.find_one({"launch_id": launch_ids[-1]}, {"action": 1})
+            if launch_ids
+            else None
+        )
+        causes[failure_cause(launch)] += 1
+    return dict(causes)
+
+
+def failure_cause(launch: dict[str, Any] | None) -> str:
+    """``ExceptionClass: first line`` from a launch's stored exception (or ``unknown``)."""
+    stored = ((launch or {}).get("action") or {}).get("stored_data") or {}
+    exc = stored.get("_exception") or {}
+    trace = str(exc.get("_stacktrace") or "").strip()
+    if not trace:
+        return "unknown (no exception recorded)"
+    last = trace.splitlines()[-1].strip()
+    return last if len(last) <= 120 else last[:117] + "..."
+
+
+def _corrections(db_uri: str | None, uuids: set[str]) -> dict[str, int]:
+    from htflow.db import get_jobstore
+
+    if not uuids:
+        return {}
+    store = get_jobstore(db_uri)
+    store.connect()
+    counts: Counter[str] = Counter()
+    try:
+        docs = store.docs_store.query(
+            {"uuid": {"$in": sorted(uuids)}}, properties=["output.custodian"]
+        )
+        for doc in docs:
+            for correction in (doc.get("output") or {}).get("custodian") or []:
+                for error in correction.get("errors") or ["unnamed"]:
+                    counts[str(error)] += 1
+    finally:
+        store.close()
+    return dict(counts)
+
+
+def _core_hours(
+    lp: LaunchPad, fw_ids: set[int], profile: ClusterProfile | None, use_sacct: bool
+) -> tuple[float, int]:
+    from htflow.agent import records
+
+    launch_ids = {
+        d["launch_id"]
+        for d in records.launches(lp).find({"fw_id": {"$in": sorted(fw_ids)}}, {"launch_id": 1})
+    }
+    if not launch_ids:
+        return 0.0, 0
+    allocs = [
+        a
+        for a in records.allocations(lp).find({}, {"_id": 0})
+        if launch_ids.intersection(a.get("launch_ids") or [])
+    ]
+    elapsed = _sacct_elapsed([a["job_id"] for a in allocs if a.get("job_id")], profile, use_sacct)
+    total = 0.0
+    for alloc in allocs:
+        res = alloc.get("resources") or {}
+        cores = (
+            int(res.get("nodes") or 1)
+            * int(res.get("tasks_per_node") or 1)
+            * int(res.get("cpus_per_task") or 1)
+        )
+        seconds = elapsed.get(str(alloc.get("job_id")))
+        if seconds is None:
+            start, end = alloc.get("submitted"), alloc.get("ended")
+            seconds = float(end - start) if start and end else 0.0
+        # An allocation shared by several campaigns is charged in full to each: an upper bound.
+        total += cores * seconds / 3600.0
+    return total, len(allocs)
+
+
+def _sacct_elapsed(
+    job_ids: list[str], profile: ClusterProfile | None, use_sacct: bool
+) -> dict[str, float]:
+    if not job_ids or not use_sacct:
+        return {}
+    from htflow.cluster import slurm
+
+    try:
+        return {j: r.elapsed for j, r in slurm.sacct(job_ids, profile=profile).items()}
+    except slurm.SlurmUnavailableError:
+        return {}
