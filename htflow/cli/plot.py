@@ -29,9 +29,17 @@ def plot(
     ] = None,
 ) -> None:
     """Write PNG plots (matplotlib): DOS per material, EOS curves, elastic summary."""
+    from htflow.cli.results import one_line_errors
+
+    with one_line_errors():
+        _plot(material_id, campaign, tuple(kind or ()), out, db)
+
+
+def _plot(
+    material_id: str | None, campaign: str | None, kinds: tuple[str, ...], out: Path, db: str | None
+) -> None:
     from htflow.reports.plots import PLOT_KINDS, plot_campaign, plot_material
 
-    kinds = tuple(kind or ())
     unknown = [k for k in kinds if k not in PLOT_KINDS]
     if unknown:
         raise InputError(f"unknown plot kind {unknown[0]!r}: use one of {', '.join(PLOT_KINDS)}")

@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from typing import Annotated
+import sys
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+
+from htflow.exceptions import HtflowError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+
+@contextlib.contextmanager
+def one_line_errors() -> Iterator[None]:
+    """An htflow error becomes one line on stderr and exit status 2 (as in ``main()``)."""
+    try:
+        yield
+    except HtflowError as exc:
+        print(f"htflow: error: {exc}", file=sys.stderr)
+        raise typer.Exit(2) from None
 
 
 def results(
@@ -22,7 +39,8 @@ def results(
     moduli, EOS. Run `htflow export build` (or the demo) first to build materials."""
     from htflow.reports.results import records, results_table, rich_table
 
-    frame = results_table(campaign, db)
+    with one_line_errors():
+        frame = results_table(campaign, db)
     if as_json:
         typer.echo(json.dumps(records(frame), indent=2, default=str))
         return

@@ -24,10 +24,12 @@ def status(
 ) -> None:
     """Counts by state, failures by cause (Custodian error classes, FIZZLED reasons),
     core-hours used and left. Read-only: safe while the agent runs."""
+    from htflow.cli.results import one_line_errors
     from htflow.cluster import load_profile
     from htflow.reports.status import campaign_status
 
-    report = campaign_status(campaign, db_uri=db, profile=load_profile(profile))
+    with one_line_errors():
+        report = campaign_status(campaign, db_uri=db, profile=load_profile(profile))
     if as_json:
         typer.echo(json.dumps(report.as_dict(), indent=2, sort_keys=True))
         return

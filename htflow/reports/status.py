@@ -5,7 +5,8 @@ Read-only: never takes the writer lock. Failure causes come from two places:
 - Custodian corrections recorded in task documents (``output.custodian[*].errors``: the
   :class:`htflow.qe.errors.PwError` classes such as ``scf_not_converged``), counted per
   correction, whether or not the run then succeeded;
-- FIZZLED Fireworks: the exception class (and first line) FireWorks stored for the last
+- FIZZLED Fireworks: the agent's reason when requeues ran out (``stored_data._message``,
+  e.g. a SLURM TIMEOUT), else the last line of the exception FireWorks stored for the last
   launch, e.g. ``CalculationFailedError: pw.x ...``.
 
 Core-hours come from the agent's allocation records: ``sacct`` elapsed time (or, for jobs
@@ -111,8 +112,11 @@ def _fizzled_causes(lp: LaunchPad, fizzled: list[dict[str, Any]]) -> dict[str, i
 
 
 def failure_cause(launch: dict[str, Any] | None) -> str:
-    """``ExceptionClass: first line`` from a launch's stored exception (or ``unknown``)."""
+    """Why a launch failed: the agent's one-line reason (``stored_data._message``, set when
+    requeues ran out), else the last line of the stored exception (``Class: message``)."""
     stored = ((launch or {}).get("action") or {}).get("stored_data") or {}
+    if stored.get("_message"):
+        return str(stored["_message"]).strip().splitlines()[0][:120]
     exc = stored.get("_exception") or {}
     trace = str(exc.get("_stacktrace") or "").strip()
     if not trace:
