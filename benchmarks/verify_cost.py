@@ -46,7 +46,13 @@ def main() -> int:
     parser.add_argument("--acwf-protocol", default="balanced", help="cutoffs for 'acwf'")
     parser.add_argument("--out", type=Path, default=Path("verify_cost.json"))
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/verify_cost_runs"))
+    parser.add_argument(
+        "--markdown", action="store_true", help="print the table in --out as markdown; no runs"
+    )
     args = parser.parse_args()
+    if args.markdown:
+        print(markdown(json.loads(args.out.read_text())))
+        return 0
 
     results: list[dict] = json.loads(args.out.read_text()) if args.out.is_file() else []
     done = {(r["system"], r["pseudo_family"], r["settings"]) for r in results}
@@ -81,16 +87,56 @@ def main() -> int:
     return 0
 
 
+def markdown(results: list[dict]) -> str:
+    """The measured table (docs/precision.md), then the study's QE-SSSP and VASP rows."""
+    from htflow.verify.metrics import compare
+    from htflow.verify.reference import reference_systems
+
+    order = {"fast": 0, "balanced": 1, "stringent": 2, "acwf": 3}
+    rows = sorted(
+        results, key=lambda r: (r["system"], r["pseudo_family"], order.get(r["settings"], 9))
+    )
+    lines = [
+        "| system | family | settings | ecutwfc/ecutrho Ry | k mesh | V0 Å³/at | B0 GPa | B1 "
+        "| ε | ν | Δ meV/at | verdict | core-s/EOS |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        m, c = r["metrics"], r["computed"]
+        mesh = "×".join(str(n) for n in r["kpoints_mesh"])
+        lines.append(
+            f"| {r['system']} | {r['pseudo_family']} | {r['settings']} "
+            f"| {r['ecutwfc']:g}/{r['ecutrho']:g} | {mesh} | {c['v0']:.3f} | {c['b0']:.1f} "
+            f"| {c['b1']:.2f} | {m['epsilon']:.3f} | {m['nu']:.3f} | {m['delta']:.3f} "
+            f"| {m['verdict']} | {_cpu(r):.0f} |"
+        )
+    systems = reference_systems()
+    for label in sorted({r["system"] for r in results}):
+        ref = systems.get(label)
+        if ref is None:
+            continue
+        for code, params in ref.other_codes.items():
+            m = compare(params, ref.reference)
+            lines.append(
+                f"| {label} | {code} (study) | study | | | {params.v0:.3f} | {params.b0:.1f} "
+                f"| {params.b1:.2f} | {m.epsilon:.3f} | {m.nu:.3f} | {m.delta:.3f} "
+                f"| {m.verdict} | |"
+            )
+    return "\n".join(lines)
+
+
+def _cpu(result: dict) -> float:
+    # CPU seconds × ranks: the machine is shared, so wall time measures the neighbours too
+    points = result["points"]
+    return sum(p["cpu_seconds"] or p["wall_seconds"] or 0.0 for p in points) * result["n_ranks"]
+
+
 def _print_ratios(results: list[dict]) -> None:
-    base = {
-        (r["system"], r["pseudo_family"]): r["core_seconds"]
-        for r in results
-        if r["settings"] == "fast"
-    }
+    base = {(r["system"], r["pseudo_family"]): _cpu(r) for r in results if r["settings"] == "fast"}
     for r in results:
         ref = base.get((r["system"], r["pseudo_family"]))
         if ref:
-            ratio = r["core_seconds"] / ref
+            ratio = _cpu(r) / ref
             print(
                 f"{r['system']:12s} {r['pseudo_family']:14s} {r['settings']:9s} {ratio:7.1f}x fast"
             )

@@ -68,7 +68,10 @@ class VerifyResult(BaseModel):
     metrics: Metrics = Field(description="ε, ν, Δ (meV/atom) against the reference, verdict.")
     points: list[PointDoc] = Field(description="Every E(V) point, by increasing volume.")
     n_ranks: int = Field(description="MPI ranks per pw.x run.")
-    core_seconds: float = Field(description="Σ over points of pw.x wall time × ranks (s).")
+    core_seconds: float = Field(
+        description="Σ over points of pw.x CPU time × ranks (s); CPU, not wall, time so that a "
+        "busy machine does not inflate it (falls back to wall time if CPU time is missing)."
+    )
     elapsed_seconds: float = Field(description="Wall time of the whole verification (s).")
     workdir: str = Field(description="Directory holding the run directories.")
 
@@ -182,7 +185,7 @@ def run_verify(
         metrics=compare(computed, reference.reference),
         points=points,
         n_ranks=n_ranks,
-        core_seconds=sum(p.wall_seconds or 0.0 for p in points) * n_ranks,
+        core_seconds=sum(p.cpu_seconds or p.wall_seconds or 0.0 for p in points) * n_ranks,
         elapsed_seconds=elapsed,
         workdir=str(root),
     )
