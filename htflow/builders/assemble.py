@@ -21,11 +21,16 @@ if TYPE_CHECKING:
     from htflow.builders.identity import CalcIdentity
 
 PW_TASK = "PwTaskDoc"
+# atomate2/emmet's VASP task document (emmet.core.tasks.TaskDoc)
+VASP_TASK = "TaskDoc"
+VASP_ENERGY_TASK_TYPES = ("Structure Optimization", "Static")
 ELASTIC_DOC = "ElasticDocument"
 EOS_DOC = "EosDoc"
 ENERGY_CALCULATIONS = ("scf", "vc-relax")
 # Jobs whose cells are deliberately strained: never a material's energy or structure.
 STRAINED_LABEL_PREFIXES = ("eos static", "elastic relax")
+# atomate2's VASP EOS and elastic cells (htflow.vasp names them "EOS fixed-volume relax …")
+VASP_STRAINED_LABEL_PREFIXES = ("eos", "elastic relax", "elastic deformation")
 
 
 def task_id(job_doc: dict[str, Any]) -> str:
@@ -47,6 +52,8 @@ def task_role(job_doc: dict[str, Any]) -> str | None:
         return "elastic" if out.get("elastic_tensor") else None
     if cls == EOS_DOC:
         return "eos"
+    if cls == VASP_TASK:
+        return _vasp_role(job_doc)
     if cls != PW_TASK or out.get("state") != "successful":
         return None
     label = str(out.get("task_label") or job_doc.get("name") or "")
@@ -56,6 +63,46 @@ def task_role(job_doc: dict[str, Any]) -> str | None:
     if calculation in ENERGY_CALCULATIONS and not label.startswith(STRAINED_LABEL_PREFIXES):
         return "energy"
     return None
+
+
+def _vasp_role(job_doc: dict[str, Any]) -> str | None:
+    """A VASP TaskDoc gives a material's energy when it is a relaxation or a static run of an
+    unstrained cell (the non-SCF band-structure runs add nothing to the materials document)."""
+    out = job_doc.get("output") or {}
+    if out.get("state") != "successful":
+        return None
+    label = str(out.get("task_label") or job_doc.get("name") or "").lower()
+    if label.startswith(VASP_STRAINED_LABEL_PREFIXES):
+        return None
+    return "energy" if out.get("task_type") in VASP_ENERGY_TASK_TYPES else None
+
+
+def is_static(job_doc: dict[str, Any]) -> bool:
+    """Whether an energy task is a static (SCF) run rather than a relaxation."""
+    out = job_doc["output"]
+    if output_class(job_doc) == VASP_TASK:
+        return out.get("task_type") == "Static"
+    return out.get("calculation") == "scf"
+
+
+def electronic_summary(out: dict[str, Any]) -> dict[str, Any]:
+    """Band gap (eV), metallicity, Fermi level (eV) and total magnetization (μB) of a task."""
+    if out.get("@class") == VASP_TASK or "calcs_reversed" in out:
+        last = ((out.get("calcs_reversed") or [{}])[0].get("output")) or {}
+        gap = (out.get("output") or {}).get("bandgap", last.get("bandgap"))
+        return {
+            "band_gap": gap,
+            "is_metal": last.get("is_metal", None if gap is None else gap <= 0),
+            "efermi": last.get("efermi"),
+            "total_magnetization": (last.get("outcar") or {}).get("total_magnetization"),
+        }
+    electronic = out["output"]
+    return {
+        "band_gap": electronic.get("band_gap"),
+        "is_metal": electronic.get("is_metal"),
+        "efermi": electronic.get("efermi"),
+        "total_magnetization": electronic.get("total_magnetization"),
+    }
 
 
 def task_structure(job_doc: dict[str, Any]) -> Structure | None:
@@ -100,7 +147,7 @@ def assemble_material(
     energy = max(
         energy_tasks,
         key=lambda t: (
-            t["output"].get("calculation") == "scf",
+            is_static(t),
             t.get("completed_at") or "",
             task_id(t),
         ),
@@ -127,11 +174,11 @@ def assemble_material(
         "pseudo_family": identity.pseudo_family,
         "energy_per_atom": float(out["output"]["energy_per_atom"]),
     }
-    electronic = out["output"]
+    electronic = electronic_summary(out)
     dos_task = latest(by_role.get("dos", []))
     if dos_task is not None:
         # the DOS run's denser grid gives the better gap and Fermi level
-        electronic = dos_task["output"]["output"]
+        electronic = electronic_summary(dos_task["output"])
         dos = load_dos(dos_task)
         ref = dos_task["output"]["dos"]
         fields["dos_ref"] = DosRef(
@@ -143,7 +190,7 @@ def assemble_material(
     fields["band_gap"] = electronic.get("band_gap")
     fields["is_metal"] = electronic.get("is_metal")
     fields["efermi"] = electronic.get("efermi")
-    fields["total_magnetization"] = out["output"].get("total_magnetization")
+    fields["total_magnetization"] = electronic_summary(out)["total_magnetization"]
 
     elastic = latest(by_role.get("elastic", []))
     if elastic is not None:
@@ -175,17 +222,31 @@ def _provenance(
 ) -> Provenance:
     versions = sorted(
         {str(t["output"]["qe_version"]) for t in tasks if _pw(t) and t["output"].get("qe_version")}
+        | {f"VASP {v}" for t in tasks if _vasp(t) and (v := _vasp_version(t))}
     )
     md5 = {
         p["element"]: p["md5"]
         for p in (energy["output"].get("input") or {}).get("pseudos") or []
         if p.get("md5")
     }
+    if _vasp(energy):  # POTCAR hashes (None when VASP did not record them)
+        for spec in (energy["output"].get("input") or {}).get("potcar_spec") or []:
+            titel = str(spec.get("titel") or "").split()
+            if len(titel) > 1 and spec.get("hash"):
+                md5[titel[1].split("_")[0]] = spec["hash"]
     corrections = [
         {"task_id": task_id(t), **c}
         for t in sorted(tasks, key=task_id)
         if _pw(t)
         for c in t["output"].get("custodian") or []
+    ]
+    # atomate2 keeps one custodian document per run, each with its corrections
+    corrections += [
+        {"task_id": task_id(t), **c}
+        for t in sorted(tasks, key=task_id)
+        if _vasp(t)
+        for run in t["output"].get("custodian") or []
+        for c in run.get("corrections") or []
     ]
     stamps = sorted(t.get("completed_at") or "" for t in tasks)
     return Provenance(
@@ -204,6 +265,18 @@ def _provenance(
 
 def _pw(t: dict[str, Any]) -> bool:
     return output_class(t) == PW_TASK
+
+
+def _vasp(t: dict[str, Any]) -> bool:
+    return output_class(t) == VASP_TASK
+
+
+def _vasp_version(t: dict[str, Any]) -> str | None:
+    version = t["output"].get("vasp_version")
+    if not version:
+        calcs = t["output"].get("calcs_reversed") or [{}]
+        version = calcs[0].get("vasp_version")
+    return str(version) if version else None
 
 
 def dos_summary(dos: CompleteDos | Dos) -> DosSummary:

@@ -1,6 +1,9 @@
 """Which code, protocol and pseudo family a task document was computed with.
 
-Task documents do not (yet) name their protocol, so it is recovered from the input: the
+Two kinds of task document are understood: htflow's ``PwTaskDoc`` (code ``qe``) and
+atomate2/emmet's VASP ``TaskDoc`` (code ``vasp``, see :func:`vasp_task_identity`).
+
+QE task documents do not always name their protocol, so it is recovered from the input: the
 pseudo family from the pseudopotential md5s, the protocol from the cutoffs and smearing that
 each protocol would have written for the same elements. Inputs that match nothing get
 ``custom-<hash>`` of the settings that decide the energy, so energies from different settings
@@ -16,6 +19,8 @@ from functools import cache
 from typing import Any
 
 CODE_QE = "qe"
+CODE_VASP = "vasp"
+VASP_TASK_CLASS = "TaskDoc"
 
 
 @dataclass(frozen=True)
@@ -27,8 +32,13 @@ class CalcIdentity:
     pseudo_family: str
 
 
+def is_vasp_task(task: dict[str, Any]) -> bool:
+    """Whether a stored task document is atomate2/emmet's VASP ``TaskDoc``."""
+    return task.get("@class") == VASP_TASK_CLASS or "calcs_reversed" in task
+
+
 def task_identity(task: dict[str, Any], metadata: dict[str, Any] | None = None) -> CalcIdentity:
-    """The identity of a PwTaskDoc (as stored: a dict).
+    """The identity of a PwTaskDoc or a VASP TaskDoc (as stored: a dict).
 
     Parameters
     ----------
@@ -38,6 +48,8 @@ def task_identity(task: dict[str, Any], metadata: dict[str, Any] | None = None) 
         The job's metadata; ``protocol`` and ``pseudo_family`` there override inference.
     """
     metadata = metadata or {}
+    if is_vasp_task(task):
+        return vasp_task_identity(task, metadata)
     summary = task.get("input") or {}
     pw_input = summary.get("pw_input") or {}
     md5s = {
@@ -134,3 +146,97 @@ def _protocol_signatures(family: str, elements: tuple[str, ...]) -> dict[str, di
 def _round(value: float) -> float:
     # the same rounding as htflow.qe.sets.generators writes into pw.in
     return float(f"{value:.6g}")
+
+
+def vasp_task_identity(
+    task: dict[str, Any], metadata: dict[str, Any] | None = None
+) -> CalcIdentity:
+    """The identity of an atomate2/emmet VASP ``TaskDoc`` (as stored: a dict).
+
+    The pseudo family is the POTCAR set (``PAW_PBE``, from the POTCAR titles). The protocol is
+    the job's ``metadata["protocol"]`` (htflow's VASP flows set it), else the htflow VASP
+    protocol whose relax or static settings wrote this INCAR (ENCUT, EDIFF per atom, Hubbard
+    U), else ``custom-<hash>`` of those settings.
+    """
+    metadata = metadata or {}
+    summary = task.get("input") or {}
+    types = sorted({str(t) for t in summary.get("potcar_type") or [] if t})
+    family = metadata.get("pseudo_family") or ("+".join(types) if types else "unknown-potcar")
+    incar = summary.get("incar") or summary.get("parameters") or {}
+    nsites = int(task.get("nsites") or len((task.get("structure") or {}).get("sites") or []) or 1)
+    hubbards = {str(k): float(v) for k, v in (summary.get("hubbards") or {}).items()}
+    elements = tuple(sorted(str(e) for e in task.get("elements") or hubbards))
+    protocol = metadata.get("protocol") or _vasp_protocol_from_incar(
+        incar, nsites, elements, hubbards
+    )
+    return CalcIdentity(CODE_VASP, str(protocol), str(family))
+
+
+def _vasp_protocol_from_incar(
+    incar: dict[str, Any], nsites: int, elements: tuple[str, ...], hubbards: dict[str, float]
+) -> str:
+    encut, ediff = incar.get("ENCUT"), incar.get("EDIFF")
+    u_used = {el: u for el, u in hubbards.items() if u}
+    for name, signatures in _vasp_signatures(elements).items():
+        for expected in signatures:
+            if (
+                _same(encut, expected["ENCUT"])
+                and ediff is not None
+                and _same(float(ediff) / nsites, expected["EDIFF_PER_ATOM"])
+                and u_used == expected["U"]
+            ):
+                return name
+    per_atom = None if ediff is None else float(f"{float(ediff) / nsites:.6g}")
+    deciding = {
+        "ENCUT": encut,
+        "EDIFF_PER_ATOM": per_atom,
+        "GGA": incar.get("GGA"),
+        "METAGGA": incar.get("METAGGA"),
+        "U": u_used,
+    }
+    return "custom-" + _digest(deciding)
+
+
+@cache
+def _vasp_signatures(elements: tuple[str, ...]) -> dict[str, list[dict[str, Any]]]:
+    """Per htflow VASP protocol: ENCUT, EDIFF per atom and Hubbard U its relax/static write."""
+    try:
+        from htflow.vasp.flows import base_config
+        from htflow.vasp.protocol import available_protocols, load_protocol
+    except ImportError:  # the VASP layer (atomate2) is optional
+        return {}
+    signatures: dict[str, list[dict[str, Any]]] = {}
+    for name in available_protocols():
+        protocol = load_protocol(name)
+        base = base_config(protocol).get("INCAR", {})
+        u = _mp_hubbard_u(base, elements)
+        signatures[name] = []
+        for settings in (protocol.relax, protocol.static):
+            incar = {**base, **settings.incar}
+            per_atom = incar.get("EDIFF_PER_ATOM")
+            if per_atom is None and incar.get("EDIFF") is None:
+                continue
+            signatures[name].append(
+                {
+                    "ENCUT": incar.get("ENCUT"),
+                    # an absolute EDIFF in a protocol cannot be told from a per-atom one
+                    "EDIFF_PER_ATOM": per_atom,
+                    "U": u,
+                }
+            )
+        signatures[name] = [s for s in signatures[name] if s["EDIFF_PER_ATOM"] is not None]
+    return signatures
+
+
+def _mp_hubbard_u(incar: dict[str, Any], elements: tuple[str, ...]) -> dict[str, float]:
+    """The non-zero U values pymatgen's sets give these elements (keyed by the anion)."""
+    if not incar.get("LDAU", False):
+        return {}
+    from pymatgen.core import Element
+
+    table = incar.get("LDAUU") or {}
+    if not elements:
+        return {}
+    anion = max(elements, key=lambda el: Element(el).X)
+    values = table.get(anion) or {}
+    return {el: float(values[el]) for el in elements if values.get(el)}

@@ -224,6 +224,11 @@ def build_flow(
         )
     flow = maker.make(structure)
     flow.name = f"vasp {workflow} ({protocol.name}) {structure.reduced_formula}"
+    # The builder reads the code and protocol of a task from its job's metadata (stored with
+    # the output); dynamic=True also tags the jobs elastic and EOS add at run time.
+    flow.update_metadata(
+        {"code": "vasp", "protocol": protocol.name, "workflow": workflow}, dynamic=True
+    )
     return flow
 
 

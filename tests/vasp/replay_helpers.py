@@ -115,3 +115,15 @@ def nafenio_relax_maker(profile: ClusterProfile, max_errors: int) -> BaseVaspMak
     )
     generator.user_kpoints_settings = Kpoints.monkhorst_automatic((8, 8, 8))
     return maker
+
+
+def feo_static_maker(profile: ClusterProfile, recorded: Path, **kwargs: Any) -> BaseVaspMaker:
+    """The static Maker with postprocess/'s settings (U(Fe)=4 eV, SIGMA 0.05, Γ only).
+
+    No static of FeO is recorded, so the static step replays postprocess/ too: its INCAR is
+    checked on the tags a static shares with that relaxation (see ``FEO_STATIC_IGNORE``)."""
+    maker = makers(profile, **kwargs)["static"]
+    generator = maker.input_set_generator
+    generator.user_incar_settings.update({"LDAUU": {"Fe": 4.0, "O": 0}, "SIGMA": 0.05})
+    generator.user_kpoints_settings = Kpoints.gamma_automatic((1, 1, 1))
+    return maker
