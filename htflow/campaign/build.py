@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from htflow.campaign.candidate import Candidate
     from htflow.campaign.spec import CampaignSpec, WorkflowStep
+    from htflow.cluster.profile import ClusterProfile
 
 # Written into every Firework spec (jobflow's manager_config): the campaign a job belongs to.
 CAMPAIGN_KEY = "htflow_campaign"
@@ -58,8 +59,12 @@ def selected_workflows(steps: list[WorkflowStep], system: str) -> list[str]:
     return [s.name for s in steps if s.crystal_systems is None or system in s.crystal_systems]
 
 
-def build_flows(candidates: list[Candidate], spec: CampaignSpec) -> list[PlannedFlow]:
+def build_flows(
+    candidates: list[Candidate], spec: CampaignSpec, profile: ClusterProfile | None = None
+) -> list[PlannedFlow]:
     """The Flows of the campaign, in candidate order then workflow order.
+
+    ``profile`` is the campaign's cluster profile; VASP flows take their command from it.
 
     Raises
     ------
@@ -71,7 +76,12 @@ def build_flows(candidates: list[Candidate], spec: CampaignSpec) -> list[Planned
         system = crystal_system(candidate.structure)
         for name in selected_workflows(spec.workflow, system):
             flow = workflow_flow(
-                candidate.structure, name, spec.protocol, spec.code, spec.pseudo_family
+                candidate.structure,
+                name,
+                spec.protocol,
+                spec.code,
+                spec.pseudo_family,
+                profile=profile,
             )
             flow.name = f"{spec.name} {candidate.formula} {name}"
             config: dict[str, Any] = {CAMPAIGN_KEY: spec.name, PRIORITY_KEY: spec.priority}
@@ -86,10 +96,12 @@ def workflow_flow(
     protocol: str,
     code: str = "qe",
     pseudo_family: str | None = None,
+    *,
+    profile: ClusterProfile | None = None,
 ) -> Flow:
-    """The Flow of one named workflow on ``structure``."""
+    """The Flow of one named workflow on ``structure`` (``profile``: VASP's command)."""
     if code == "vasp":
-        return _vasp_flow(structure, workflow, protocol)
+        return _vasp_flow(structure, workflow, protocol, profile)
     return _qe_flow(structure, workflow, protocol, pseudo_family)
 
 
@@ -135,9 +147,11 @@ def _qe_flow(structure: Structure, workflow: str, protocol: str, family: str | N
     return maker.make(structure)
 
 
-def _vasp_flow(structure: Structure, workflow: str, protocol: str) -> Flow:
+def _vasp_flow(
+    structure: Structure, workflow: str, protocol: str, profile: ClusterProfile | None
+) -> Flow:
     if importlib.util.find_spec("htflow.vasp") is None:
         raise InputError("code: vasp is not available yet in this htflow: use code: qe")
     vasp: Any = importlib.import_module("htflow.vasp")
-    flow: Flow = vasp.vasp_flow(structure, workflow, protocol)
+    flow: Flow = vasp.vasp_flow(structure, workflow, protocol, profile=profile)
     return flow

@@ -52,6 +52,8 @@ def submit(
         plan = _plan(campaign, db, offline, console)
         _show(plan, console)
         if dry_run:
+            if plan.spec.code == "vasp":
+                _show_vasp_jobs(plan, console)
             console.print("[bold]dry run[/bold]: nothing submitted")
             return
         if not plan.flows:
@@ -135,6 +137,16 @@ def _show(plan: CampaignPlan, console: Console) -> None:
     console.print(counts)
     for note in plan.notes:
         console.print(f"note: {note}")
+
+
+def _show_vasp_jobs(plan: CampaignPlan, console: Console) -> None:
+    """The atomate2 jobs each VASP flow creates at submission, as ``name (Maker)``."""
+    from htflow.vasp import describe_vasp_flow
+
+    for p in plan.flows:
+        console.print(f"[bold]{p.flow.name}[/bold]: atomate2 jobs")
+        for line in describe_vasp_flow(p.candidate.structure, p.workflow, plan.spec.protocol):
+            console.print(f"  {line}", highlight=False)
 
 
 def _submit(plan: CampaignPlan, db: str | None, agent_dir: Path | None, console: Console) -> None:
