@@ -128,6 +128,12 @@ def test_failure_cause_is_the_last_stacktrace_line() -> None:
         }
     }
     assert failure_cause(launch) == "CalculationFailedError: pw.x failed"
+    pw_failed = (
+        "Traceback ...\nhtflow.exceptions.CalculationFailedError: pw.x failed in /a/fw39: "
+        "pw.x run failed (final_scf_mismatch): final scf exceeds thresholds"
+    )
+    launch["action"]["stored_data"]["_exception"]["_stacktrace"] = pw_failed
+    assert failure_cause(launch) == "CalculationFailedError: final_scf_mismatch"
     assert failure_cause(None).startswith("unknown")
     requeue = {"action": {"stored_data": {"_message": "SLURM TIMEOUT 4 times\nmore"}}}
     assert failure_cause(requeue) == "SLURM TIMEOUT 4 times"

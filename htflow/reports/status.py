@@ -15,6 +15,7 @@ Core-hours come from the agent's allocation records: ``sacct`` elapsed time (or,
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -112,20 +113,32 @@ def _fizzled_causes(lp: LaunchPad, fizzled: list[dict[str, Any]]) -> dict[str, i
 
 
 def failure_cause(launch: dict[str, Any] | None) -> str:
-    """Why a launch failed: the agent's one-line reason (``stored_data._message``, set when
-    requeues ran out), else the last line of the stored exception (``Class: message``)."""
+    """Why a launch failed, as a key to group by.
+
+    From the last line of the stored exception: ``Class: error_class`` when the message names
+    a pw.x error class (``pw.x run failed (final_scf_mismatch)``), else ``Class: message``
+    with paths masked. Without an exception, the agent's one-line reason
+    (``stored_data._message``, set when requeues ran out).
+    """
     stored = ((launch or {}).get("action") or {}).get("stored_data") or {}
-    if stored.get("_message"):
-        return str(stored["_message"]).strip().splitlines()[0][:120]
     exc = stored.get("_exception") or {}
     trace = str(exc.get("_stacktrace") or "").strip()
-    if not trace:
-        return "unknown (no exception recorded)"
+    if not trace:  # FireWorks' own "_message" is generic when there is an exception
+        message = str(stored.get("_message") or "").strip()
+        return message.splitlines()[0][:120] if message else "unknown (no exception recorded)"
     last = trace.splitlines()[-1].strip()
-    return last if len(last) <= 120 else last[:117] + "..."
+    name, _, message = last.partition(": ")
+    name = name.rsplit(".", 1)[-1]
+    # "pw.x run failed (final_scf_mismatch): ..." names the error class: group by it
+    match = re.search(r"failed \(([a-z_]+)\)", message)
+    if match:
+        return f"{name}: {match.group(1)}"
+    message = re.sub(r"/\S+", "<path>", message)  # one cause, whatever the directory
+    return f"{name}: {message}" if len(message) <= 100 else f"{name}: {message[:97]}..."
 
 
 def _corrections(db_uri: str | None, uuids: set[str]) -> dict[str, int]:
+    from htflow.builders.assemble import PW_TASK
     from htflow.db import get_jobstore
 
     if not uuids:
@@ -134,9 +147,10 @@ def _corrections(db_uri: str | None, uuids: set[str]) -> dict[str, int]:
     store.connect()
     counts: Counter[str] = Counter()
     try:
-        docs = store.docs_store.query(
-            {"uuid": {"$in": sorted(uuids)}}, properties=["output.custodian"]
-        )
+        # Only pw.x task documents: projecting "output.custodian" from a job whose output is
+        # a list (the EOS volume points) breaks the embedded store's projection.
+        criteria = {"uuid": {"$in": sorted(uuids)}, "output.@class": PW_TASK}
+        docs = store.docs_store.query(criteria, properties=["output.custodian"])
         for doc in docs:
             for correction in (doc.get("output") or {}).get("custodian") or []:
                 for error in correction.get("errors") or ["unnamed"]:

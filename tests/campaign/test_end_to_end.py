@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING
 import pytest
 import yaml
 
-from htflow.campaign.demo import build, plan_and_submit, run_agent_until_done
+from htflow.campaign.demo import build, demo_profile, plan_and_submit, run_agent_until_done
 from htflow.reports.plots import plot_campaign
 from htflow.reports.results import results_table
 from htflow.reports.status import campaign_status
-from tests.agent.agent_helpers import agent_environment, write_profile
+from tests.agent.agent_helpers import agent_environment
 from tests.cluster.conftest import local_slurm  # noqa: F401 (the shared cluster fixture)
 
 if TYPE_CHECKING:
@@ -58,9 +58,10 @@ def test_small_campaign_through_local_slurm(
 
     plan = plan_and_submit(path, db)
     assert plan.counts()["flows to submit"] == 2
-    profile = write_profile(tmp_path)
+    # the demo's profile: the local one with two serial calculations side by side
+    profile = demo_profile("local", tmp_path)
     states = run_agent_until_done(
-        "e2e", db, tmp_path / "agent", timeout=300, poll=0.5, profile=str(profile)
+        "e2e", db, tmp_path / "agent", timeout=600, poll=0.5, profile=str(profile)
     )
     assert states == {"COMPLETED": 6}, states
     build(db)
