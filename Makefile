@@ -39,7 +39,8 @@ unit: bootstrap
 test: lint typecheck unit
 
 demo: bootstrap
-	$(BIN)/htflow demo
+	@# the local SLURM stays up afterwards (htflow cluster down); output in demo-output/
+	time $(BIN)/htflow demo
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
