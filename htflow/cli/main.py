@@ -24,8 +24,12 @@ def _register() -> None:
     from htflow.cli.demo import demo
     from htflow.cli.export import export_app
     from htflow.cli.init import init
+    from htflow.cli.plot import plot
     from htflow.cli.pseudos import pseudos_app
+    from htflow.cli.results import results
+    from htflow.cli.status import status
     from htflow.cli.submit import submit
+    from htflow.cli.verify import verify
 
     app.add_typer(pseudos_app, name="pseudos", help="Register and list pseudopotential families.")
     app.add_typer(cluster_app, name="cluster", help="The local single-node SLURM.")
@@ -37,6 +41,10 @@ def _register() -> None:
     app.command("submit", help="Submit a campaign (--dry-run: candidates, nothing submitted).")(
         submit
     )
+    app.command("status", help="Counts by state, failures by cause, core-hours.")(status)
+    app.command("results", help="The materials table of a campaign (or all).")(results)
+    app.command("plot", help="DOS, bands, EOS and elastic plots as PNG.")(plot)
+    app.command("verify", help="ACWF equation-of-state check against all-electron data.")(verify)
 
 
 _register()
