@@ -8,6 +8,7 @@ task document the material's provenance names.
 from __future__ import annotations
 
 import contextlib
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 PLOT_KINDS = ("dos", "bands", "eos", "elastic")
+logger = logging.getLogger(__name__)
 
 
 class PlotDataError(HtflowError):
@@ -144,6 +146,10 @@ def plot_material(
         except PlotDataError:
             if len(kinds) == 1:
                 raise
+        except Exception:  # one broken plot must not cost the others (or the demo's table)
+            if len(kinds) == 1:
+                raise
+            logger.warning("could not plot %s of %s", kind, material_id, exc_info=True)
     return written
 
 
