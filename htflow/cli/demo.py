@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 if TYPE_CHECKING:
@@ -37,9 +36,9 @@ def demo(
     The local SLURM is left up (stop it with `htflow cluster down`).
     """
     from htflow.campaign.demo import DEMO_CAMPAIGN, run_demo
-    from htflow.reports.results import rich_table
+    from htflow.reports.results import rich_table, wide_console
 
-    console = Console()
+    console = wide_console()
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),

@@ -8,7 +8,6 @@ import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
 from htflow.exceptions import HtflowError
 
@@ -37,7 +36,7 @@ def results(
 ) -> None:
     """A table of materials and properties: energy, formation energy, E_hull, gap, E_F,
     moduli, EOS. Run `htflow export build` (or the demo) first to build materials."""
-    from htflow.reports.results import records, results_table, rich_table
+    from htflow.reports.results import records, results_table, rich_table, wide_console
 
     with one_line_errors():
         frame = results_table(campaign, db)
@@ -45,4 +44,4 @@ def results(
         typer.echo(json.dumps(records(frame), indent=2, default=str))
         return
     title = f"campaign {campaign}" if campaign else "materials"
-    Console().print(rich_table(frame, title=f"{title} ({len(frame)})"))
+    wide_console().print(rich_table(frame, title=f"{title} ({len(frame)})"))

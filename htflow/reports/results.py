@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
+    from rich.console import Console
     from rich.table import Table
 
 # Column → (header with unit, format). Units are those of htflow.db.materials.MaterialDoc.
@@ -102,7 +103,9 @@ def rich_table(frame: pd.DataFrame, title: str = "materials") -> Table:
     for column in frame.columns:
         header = RESULT_COLUMNS.get(column, (column, "s"))[0]
         table.add_column(
-            header, justify="left" if column in ("material_id", "formula_reduced") else "right"
+            header,
+            justify="left" if column in ("material_id", "formula_reduced") else "right",
+            no_wrap=column == "material_id",
         )
     for row in frame.itertuples(index=False):
         table.add_row(
@@ -112,6 +115,14 @@ def rich_table(frame: pd.DataFrame, title: str = "materials") -> Table:
             )
         )
     return table
+
+
+def wide_console() -> Console:
+    """A console at least 150 columns wide, so the table is never truncated (pipes, CI)."""
+    from rich.console import Console
+
+    console = Console()
+    return console if console.width >= 150 else Console(width=150)
 
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
