@@ -133,7 +133,10 @@ def failure_cause(launch: dict[str, Any] | None) -> str:
     match = re.search(r"failed \(([a-z_]+)\)", message)
     if match:
         return f"{name}: {match.group(1)}"
-    message = re.sub(r"/\S+", "<path>", message)  # one cause, whatever the directory
+    message = re.sub(r"/\S+", "<path>", message)  # one cause, whatever the directory or job
+    message = re.sub(
+        r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "<uuid>", message
+    )
     return f"{name}: {message}" if len(message) <= 100 else f"{name}: {message[:97]}..."
 
 
