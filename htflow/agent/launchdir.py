@@ -85,15 +85,24 @@ def _clean(doc: dict[str, Any]) -> dict[str, Any]:
 def seed_references(job: Job, jobstore: JobStore, launch_dir: Path) -> list[str]:
     """Copy the outputs ``job`` references from ``jobstore`` into ``launch_dir``'s files.
 
+    References are followed transitively: an output that itself holds references (e.g. a
+    job replaced by a flow whose output lists its children's outputs, as the EOS and elastic
+    flows do) brings the outputs it points at too, since jobflow resolves them all at run time.
+
     Returns the uuids seeded. Writes :data:`SEED_MANIFEST` so that ingestion can tell the
     seeded documents from the job's own. A reference whose output is missing is logged and
     left out: jobflow then applies the job's ``on_missing_references`` policy at run time.
     """
-    uuids = sorted(set(job.input_uuids))
+    pending = sorted(set(job.input_uuids))
+    seen: set[str] = set()
     local = launch_jobstore(tuple(additional_stores_of(jobstore)), directory=launch_dir)
     local.connect()
     seeded = []
-    for uuid in uuids:
+    while pending:
+        uuid = pending.pop(0)
+        if uuid in seen:
+            continue
+        seen.add(uuid)
         docs = list(jobstore.docs_store.query({"uuid": uuid}, sort={"index": -1}, limit=1))
         if not docs:
             logger.warning("job %s references %s, whose output is not in the store", job.uuid, uuid)
@@ -105,8 +114,24 @@ def seed_references(job: Job, jobstore: JobStore, launch_dir: Path) -> list[str]
             if blobs:
                 additional_stores_of(local)[name].update(blobs, key="blob_uuid")
         seeded.append(uuid)
+        pending += sorted(referenced_uuids(doc.get("output")) - seen)
     (launch_dir / SEED_MANIFEST).write_text(json.dumps({"job": job.uuid, "seeded": seeded}))
     return seeded
+
+
+def referenced_uuids(value: object) -> set[str]:
+    """uuids of the serialized ``OutputReference``s anywhere inside ``value``."""
+    found: set[str] = set()
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if item.get("@class") == "OutputReference" and isinstance(item.get("uuid"), str):
+                found.add(item["uuid"])
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return found
 
 
 def harvest_outputs(launch_dir: Path, jobstore: JobStore, job_uuids: Iterable[str]) -> int:

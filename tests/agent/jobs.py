@@ -30,3 +30,27 @@ def add_flow(a: float = 1, b: float = 2, c: float = 3) -> Flow:
 def fail(message: str) -> None:
     """Always raises: a job that fizzles."""
     raise ValueError(message)
+
+
+@job
+def fan_out(values: list[float]) -> Response:
+    """Replace itself by one addition per value; its output is the list of their outputs.
+
+    This is the shape of the EOS and elastic flows: a consumer of this job's output needs
+    the outputs of the replacing jobs too (references inside a reference).
+    """
+    jobs = [add(v, 1) for v in values]
+    return Response(replace=Flow(jobs, output=[j.output for j in jobs]))
+
+
+@job
+def total(values: list[float]) -> float:
+    """Sum of the values."""
+    return sum(values)
+
+
+def fan_out_flow(values: list[float]) -> Flow:
+    """fan_out → total, like EosMaker's run_volume_points → fit_eos."""
+    spread = fan_out(values)
+    summed = total(spread.output)
+    return Flow([spread, summed], output=summed.output, name="fan out")

@@ -20,7 +20,7 @@ from htflow.agent.offline import (
 from htflow.agent.worker import run_offline
 from htflow.submit import submit_flow
 from tests.agent.conftest import SECRET_WORDS, run_worker
-from tests.agent.jobs import add, add_flow, add_twice_by_replace, fail
+from tests.agent.jobs import add, add_flow, add_twice_by_replace, fail, fan_out_flow
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -221,3 +221,18 @@ def test_worker_refuses_a_directory_the_agent_did_not_prepare(
 
     assert main([str(tmp_path)]) == 2
     assert "not a prepared launch directory" in capsys.readouterr().err
+
+
+def test_references_inside_referenced_outputs_are_seeded(
+    launchpad: LaunchPad, jobstore: JobStore, tmp_path: Path
+) -> None:
+    # total() consumes fan_out's output, which is a list of references to the jobs that
+    # replaced fan_out: the launch directory must hold those outputs too (EOS/elastic shape).
+    flow = fan_out_flow([1.0, 2.0, 3.0])
+    submit_flow(flow, launchpad)
+    for _ in range(6):
+        if not _cycle(launchpad, jobstore, tmp_path):
+            break
+    states = {d["name"]: d["state"] for d in launchpad.fireworks.find({}, {"name": 1, "state": 1})}
+    assert set(states.values()) == {"COMPLETED"}, states
+    assert jobstore.get_output(flow.output.uuid) == 9.0
