@@ -35,7 +35,7 @@ def _register() -> None:
     app.add_typer(cluster_app, name="cluster", help="The local single-node SLURM.")
     app.add_typer(agent_app, name="agent", help="The agent: the one writer that runs campaigns.")
     app.add_typer(export_app, name="export", help="Build materials and export them for ML.")
-    app.command("demo", help="Run the demo: a real Si relax → static → DOS with pw.x.")(demo)
+    app.command("demo", help="Run the demo campaign on the local SLURM; results and plots.")(demo)
     app.command("dashboard", help="Serve the FireWorks web GUI (read-only).")(dashboard)
     app.command("init", help="Write a commented ~/.htflow.yaml.")(init)
     app.command("submit", help="Submit a campaign (--dry-run: candidates, nothing submitted).")(
