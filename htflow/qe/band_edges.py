@@ -58,13 +58,18 @@ def band_edges(
         if _crosses(eigenvalues, efermi):
             return BandEdges(band_gap=0.0, is_metal=True)
         occupied = eigenvalues <= efermi + CROSSING_TOLERANCE
+    return _edges_of(eigenvalues, occupied)
+
+
+def _edges_of(eigenvalues: np.ndarray, occupied: np.ndarray, metal_gap: float = 0.0) -> BandEdges:
+    """Edges once the occupied states are known; a gap of at most ``metal_gap`` is a metal."""
     if not occupied.any():
         return BandEdges()
     homo = float(eigenvalues[occupied].max())
     if occupied.all():
         return BandEdges(homo=homo, is_metal=False)
     lumo = float(eigenvalues[~occupied].min())
-    if lumo <= homo:
+    if lumo - homo <= metal_gap:
         return BandEdges(band_gap=0.0, is_metal=True)
     direct = _direct_gap(eigenvalues, occupied)
     gap = lumo - homo
@@ -98,20 +103,7 @@ def _edges_by_counting(
     occupied = np.zeros(eigenvalues.shape, dtype=bool)
     for channel, n in enumerate(n_occupied):
         occupied[channel, :, :n] = True
-    homo = float(eigenvalues[occupied].max())
-    lumo = float(eigenvalues[~occupied].min())
-    if lumo - homo <= CROSSING_TOLERANCE:
-        return BandEdges(band_gap=0.0, is_metal=True)
-    direct = _direct_gap(eigenvalues, occupied)
-    gap = lumo - homo
-    return BandEdges(
-        homo=homo,
-        lumo=lumo,
-        band_gap=gap,
-        direct_gap=direct,
-        is_gap_direct=None if direct is None else bool(direct - gap < CROSSING_TOLERANCE),
-        is_metal=False,
-    )
+    return _edges_of(eigenvalues, occupied, metal_gap=CROSSING_TOLERANCE)
 
 
 def _crosses(eigenvalues: np.ndarray, efermi: float) -> bool:
