@@ -34,7 +34,7 @@ typecheck: bootstrap
 	$(BIN)/mypy htflow
 
 unit: bootstrap
-	$(BIN)/pytest -n 2 --timeout 900
+	$(BIN)/pytest -n 2 --dist loadgroup --timeout 900
 
 test: lint typecheck unit
 
