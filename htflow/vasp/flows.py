@@ -111,6 +111,23 @@ def vasp_makers(
         return configured(RelaxMaker(name=name, input_set_generator=generator), "relax")
 
     nscf = protocol.nscf_uniform_density, protocol.nscf_line_density
+
+    def nscf_maker() -> BaseVaspMaker:
+        # One maker serves both modes: atomate2's band-structure flows set the mode.
+        return configured(
+            NonSCFMaker(
+                name="non-scf",
+                input_set_generator=_generator(
+                    NonSCFSetGenerator,
+                    protocol,
+                    JobSettings(incar=protocol.static.incar),
+                    reciprocal_density=nscf[0],
+                    line_density=nscf[1],
+                ),
+            ),
+            "nscf",
+        )
+
     elastic_incar = {"IBRION": 2, "ISIF": 2, "NSW": 99, "LREAL": False, "ALGO": "Normal"}
     return {
         # DoubleRelaxMaker appends " 1" and " 2" to the job names.
@@ -123,32 +140,8 @@ def vasp_makers(
             ),
             "static",
         ),
-        "nscf_uniform": configured(
-            NonSCFMaker(
-                name="non-scf",
-                input_set_generator=_generator(
-                    NonSCFSetGenerator,
-                    protocol,
-                    JobSettings(incar=protocol.static.incar),
-                    reciprocal_density=nscf[0],
-                    line_density=nscf[1],
-                ),
-            ),
-            "nscf",
-        ),
-        "nscf_line": configured(
-            NonSCFMaker(
-                name="non-scf",
-                input_set_generator=_generator(
-                    NonSCFSetGenerator,
-                    protocol,
-                    JobSettings(incar=protocol.static.incar),
-                    reciprocal_density=nscf[0],
-                    line_density=nscf[1],
-                ),
-            ),
-            "nscf",
-        ),
+        "nscf_uniform": nscf_maker(),
+        "nscf_line": nscf_maker(),
         "elastic_relax": configured(
             ElasticRelaxMaker(
                 input_set_generator=_generator(
