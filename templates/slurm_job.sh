@@ -40,6 +40,7 @@ export HTFLOW_MPI_LAUNCHER={{ mpi_launcher }}
 export HTFLOW_MPI_RANKS={{ ranks_per_calculation }}
 export HTFLOW_MPI_EXTRA_ARGS={{ mpi_extra_args_json }}
 export HTFLOW_WALLTIME_MARGIN={{ walltime_margin }}
+export HTFLOW_IDLE_WAIT={{ idle_wait }}
 {% if scratch_dir %}export HTFLOW_SCRATCH_DIR={{ scratch_dir | verbatim }}
 {% endif %}{% if vasp_cmd %}export ATOMATE2_VASP_CMD={{ vasp_cmd }}
 {% endif %}{% if vasp_gamma_cmd %}export ATOMATE2_VASP_GAMMA_CMD={{ vasp_gamma_cmd }}

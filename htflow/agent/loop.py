@@ -9,9 +9,12 @@ submitted but not recorded, launches finished but not ingested). Each :meth:`Age
 3. **ingests** every launch directory whose run finished (idempotent, so a kill -9 at any
    point only means ingesting it again);
 4. **requeues** unfinished launches of ended allocations (:mod:`htflow.agent.requeue`);
-5. **claims** READY Fireworks in one batch, as many as the free queue slots can run;
-6. **packs** waiting launches into allocations (:mod:`htflow.agent.packing`) and submits
-   them with ``sbatch``, keeping at most ``max_jobs_in_queue`` allocations queued.
+5. **claims** READY Fireworks in one batch, as many as the free queue slots and the open
+   allocations can run;
+6. **tops up** queued and running allocations with waiting launches that fit them
+   (:mod:`htflow.agent.topup`), so an allocation's streams do not idle while work is READY;
+7. **packs** the remaining waiting launches into allocations (:mod:`htflow.agent.packing`)
+   and submits them with ``sbatch``, keeping at most ``max_jobs_in_queue`` allocations queued.
 
 Job scripts, launch directories and the log never hold the database URI: the worker needs
 none, the SLURM wrappers scrub it from the environment, and the log shows it redacted.
@@ -28,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from htflow.agent import records
+from htflow.agent import feed, records, topup
 from htflow.agent.offline import (
     IngestError,
     claim,
@@ -99,6 +102,7 @@ class StepReport:
     requeued: int = 0
     fizzled: int = 0
     claimed: int = 0
+    fed: int = 0
     submitted_allocations: int = 0
     active_allocations: int = 0
     open_launches: int = 0
@@ -123,6 +127,8 @@ class Agent:
         self.profile = config.profile
         self._stack = contextlib.ExitStack()
         self._stop = False
+        self._hold_checked = 0.0
+        self._more_work = False
         self._lp: LaunchPad | None = None
         self._jobstore: JobStore | None = None
 
@@ -248,8 +254,11 @@ class Agent:
         self._ingest_and_requeue(report)
         if self._stop:
             return report
-        self._claim(report)
+        open_allocs = topup.open_allocations(self.lp, self.profile)
+        self._claim(report, sum(a.room for a in open_allocs))
+        self._top_up(report, open_allocs)
         self._submit(report)
+        self._hold()
         report.active_allocations = len(records.active_allocations(self.lp))
         report.open_launches = records.launches(self.lp).count_documents({"done": False})
         return report
@@ -265,8 +274,11 @@ class Agent:
             state = states.get(alloc["job_id"], LOST)
             if is_alive(state):
                 if state != alloc.get("slurm_state"):
+                    change: dict[str, Any] = {"slurm_state": state}
+                    if state == "RUNNING":
+                        change["started"] = time.time()
                     records.allocations(self.lp).update_one(
-                        {"alloc_id": alloc["alloc_id"]}, {"$set": {"slurm_state": state}}
+                        {"alloc_id": alloc["alloc_id"]}, {"$set": change}
                     )
                     if state == "RUNNING":
                         logger.info(
@@ -360,16 +372,16 @@ class Agent:
     def _free_slots(self) -> int:
         return max(0, self.profile.max_jobs_in_queue - len(records.active_allocations(self.lp)))
 
-    def _claim(self, report: StepReport) -> None:
+    def _claim(self, report: StepReport, room: int = 0) -> None:
         free = self._free_slots()
-        if not free:
+        if not free and not room:
             return
         waiting = records.launches(self.lp).count_documents({"done": False, "alloc_id": None})
         per_alloc = max(
             [self.profile.calculations_per_allocation]
             + [r.calculations_per_allocation or 0 for r in self.profile.resources.values()]
         )
-        wanted = free * per_alloc - waiting
+        wanted = free * per_alloc + room - waiting
         if wanted <= 0:
             return
         claimed = claim(self.lp, wanted, self.config.launches_dir, jobstore=self.jobstore)
@@ -386,6 +398,24 @@ class Agent:
         if claimed:
             logger.info("claimed %d Fireworks", len(claimed))
         report.claimed = len(claimed)
+
+    def _top_up(self, report: StepReport, open_allocs: list[topup.OpenAllocation]) -> None:
+        if not open_allocs:
+            return
+        waiting = list(records.launches(self.lp).find({"done": False, "alloc_id": None}))
+        waiting.sort(key=lambda d: (d.get("created", 0), d["launch_id"]))
+        for alloc_id, ids in topup.top_up(self.lp, self.profile, open_allocs, waiting):
+            logger.info("allocation %s takes %d more launches: %s", alloc_id, len(ids), ids)
+            report.fed += len(ids)
+
+    def _hold(self) -> None:
+        """Tell open allocations whether more work is coming (asked at most every 2 s)."""
+        if not self.profile.allocation_idle_wait:
+            return
+        if time.monotonic() - self._hold_checked >= 2:
+            self._hold_checked = time.monotonic()
+            self._more_work = topup.more_work_expected(self.lp)
+        topup.set_holds(self.lp, self._more_work)
 
     def _submit(self, report: StepReport) -> None:
         free = self._free_slots()
@@ -404,6 +434,10 @@ class Agent:
         launch_ids = [d["launch_id"] for d in allocation.launches]
         dirs = [d["launch_dir"] for d in allocation.launches]
         job_name = f"htflow-a{alloc_id}"
+        # An allocation that may be topped up starts every stream it has room for.
+        streams = allocation.streams
+        if self.profile.allocation_idle_wait:
+            streams = allocation.max_streams
         records.allocations(lp).insert_one(
             {
                 "alloc_id": alloc_id,
@@ -413,7 +447,7 @@ class Agent:
                 "slurm_state": None,
                 "launch_ids": launch_ids,
                 "dir": str(alloc_dir),
-                "streams": allocation.streams,
+                "streams": streams,
                 "resources": allocation.resources.model_dump(mode="json"),
                 "submitted": time.time(),
             }
@@ -421,11 +455,13 @@ class Agent:
         records.launches(lp).update_many(
             {"launch_id": {"$in": launch_ids}}, {"$set": {"alloc_id": alloc_id}}
         )
+        feed.append(alloc_dir, dirs)
         command = [self.config.worker_python, "-m", "htflow.agent.worker"]
-        if allocation.streams > 1:
-            command += ["--streams", str(allocation.streams)]
+        if streams > 1:
+            command += ["--streams", str(streams)]
+        command += ["--queue", str(alloc_dir)]
         script = write_job_script(
-            self.profile, [*command, *dirs], alloc_dir, job_name, resources=allocation.resources
+            self.profile, command, alloc_dir, job_name, resources=allocation.resources
         )
         job_id = slurm.sbatch(script, alloc_dir, profile=self.profile)
         records.allocations(lp).update_one(
@@ -436,7 +472,7 @@ class Agent:
             alloc_id,
             job_id,
             len(dirs),
-            allocation.streams,
+            streams,
             allocation.resources.walltime,
         )
 
@@ -461,6 +497,7 @@ class Agent:
                     report.ingested
                     or report.requeued
                     or report.claimed
+                    or report.fed
                     or report.submitted_allocations
                     or report.submitted_flows
                 )

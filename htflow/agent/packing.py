@@ -41,10 +41,15 @@ class Allocation:
     launches: list[dict[str, Any]]
 
     @property
-    def streams(self) -> int:
-        """Calculations running side by side: one per group of ``ranks_per_calculation``."""
+    def max_streams(self) -> int:
+        """Groups of ``ranks_per_calculation`` the allocation holds (count)."""
         per_calc = max(1, self.resources.ranks_per_calculation)
-        return max(1, min(len(self.launches), self.resources.total_tasks // per_calc))
+        return max(1, self.resources.total_tasks // per_calc)
+
+    @property
+    def streams(self) -> int:
+        """Calculations running side by side: one per group of ranks, at most one per launch."""
+        return min(len(self.launches), self.max_streams)
 
 
 def resources_of(profile: ClusterProfile, launch: dict[str, Any]) -> JobResources:

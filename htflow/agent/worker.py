@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from htflow.agent import feed
 from htflow.exceptions import HtflowError
 from htflow.fireworks_compat import patch_fireworks
 
@@ -189,35 +190,78 @@ def stream_environment(streams: int) -> dict[str, str]:
     return env
 
 
-def _run_streams(streams: int, launch_dirs: list[Path]) -> int:
-    """Run ``streams`` worker processes over the same directories; the worst status wins."""
-    argv = [sys.executable, "-m", "htflow.agent.worker", *map(str, launch_dirs)]
+def _run_streams(streams: int, argv_tail: list[str]) -> int:
+    """Run ``streams`` worker processes over the same work; the worst exit status wins."""
+    argv = [sys.executable, "-m", "htflow.agent.worker", *argv_tail]
     env = stream_environment(streams)
     procs = [subprocess.Popen(argv, env=env) for _ in range(streams)]
     return max(proc.wait() for proc in procs)
 
 
+def _run_one(launch_dir: Path) -> int:
+    """Run one directory and print ``<dir> <state>``; 2 if it was not a launch directory."""
+    try:
+        state = run_offline(launch_dir)
+    except HtflowError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{launch_dir} {state}", flush=True)
+    return 0
+
+
+def run_queue(alloc_dir: Path, poll: float = 0.5) -> int:
+    """Run the allocation's queue (:mod:`htflow.agent.feed`) until it is closed.
+
+    Directories are taken in order; when none is left the worker waits while the agent
+    holds the allocation (at most ``HTFLOW_IDLE_WAIT`` s idle, never past the walltime
+    margin), then leaves (the last stream closes the queue) and returns the worst status.
+    """
+    tried: set[str] = set()
+    status = 0
+    idle_since: float | None = None
+    wait = feed.idle_wait()
+    reader = feed.Reader(alloc_dir)
+    while True:
+        pending = [d for d in feed.queued(alloc_dir) if d not in tried]
+        if pending:
+            idle_since = None
+            tried.add(pending[0])
+            status = max(status, _run_one(Path(pending[0])))
+            continue
+        left = seconds_left()
+        if wait and feed.held(alloc_dir) and (left is None or left > 0):
+            idle_since = idle_since if idle_since is not None else time.monotonic()
+            if time.monotonic() - idle_since < wait:
+                time.sleep(poll)
+                continue
+        if reader.leave(tried):
+            return status
+
+
 def main(argv: list[str] | None = None) -> int:
-    """CLI entry: run each launch directory in turn, print ``<dir> <state>``."""
+    """CLI entry: run the allocation's queue, or each launch directory in turn."""
     parser = argparse.ArgumentParser(prog="python -m htflow.agent.worker", description=__doc__)
-    parser.add_argument("launch_dirs", nargs="+", type=Path)
+    parser.add_argument("launch_dirs", nargs="*", type=Path)
+    parser.add_argument(
+        "--queue",
+        type=Path,
+        metavar="ALLOC_DIR",
+        help="run the queue of this allocation directory (the agent may append to it)",
+    )
     parser.add_argument(
         "--streams", type=int, default=1, help="calculations side by side (worker processes)"
     )
     args = parser.parse_args(argv)
+    if args.queue is None and not args.launch_dirs:
+        parser.error("give launch directories or --queue ALLOC_DIR")
+    if args.queue is not None:
+        if args.streams > 1:
+            return _run_streams(args.streams, ["--queue", str(args.queue)])
+        return run_queue(args.queue)
     streams = min(args.streams, len(args.launch_dirs))
     if streams > 1:
-        return _run_streams(streams, args.launch_dirs)
-    status = 0
-    for launch_dir in args.launch_dirs:
-        try:
-            state = run_offline(launch_dir)
-        except HtflowError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            status = 2
-            continue
-        print(f"{launch_dir} {state}", flush=True)
-    return status
+        return _run_streams(streams, [str(d) for d in args.launch_dirs])
+    return max(_run_one(launch_dir) for launch_dir in args.launch_dirs)
 
 
 if __name__ == "__main__":

@@ -158,12 +158,15 @@ def run_demo(
 
 
 def demo_profile(name: str, home: Path) -> Path:
-    """``name``'s cluster profile with one MPI rank per calculation, written under ``home``.
+    """``name``'s cluster profile tuned for a campaign of tiny cells, written under ``home``.
 
-    The demo's cells have 1-2 atoms: on this scale pw.x gains nothing from a second MPI rank
-    (measured: a Si vc-relax costs the same CPU time per rank with ``-np 2 -nk 2`` as
-    serially), so two serial calculations side by side finish twice as many runs per minute
-    as one two-rank calculation.
+    - One MPI rank per calculation. The demo's cells have 1-2 atoms: on this scale pw.x gains
+      nothing from a second rank (measured: a Si vc-relax costs the same CPU time per rank
+      with ``-np 2 -nk 2`` as serially), so two serial calculations side by side finish twice
+      as many runs per minute as one two-rank calculation.
+    - One allocation at a time that the agent keeps topping up (:mod:`htflow.agent.topup`),
+      waiting up to a minute for dependent work: each job of a chain (relax → static → DOS,
+      EOS points → fit) would otherwise wait for a new allocation to start.
     """
     import yaml
 
@@ -173,8 +176,10 @@ def demo_profile(name: str, home: Path) -> Path:
     data = profile.model_dump(mode="json", exclude_none=True)
     data["name"] = f"{profile.name}-demo"
     data["ranks_per_calculation"] = 1
-    for spec in data.get("resources", {}).values():
-        spec.pop("ranks_per_calculation", None)
+    data["max_jobs_in_queue"] = 1
+    data["allocation_idle_wait"] = 60
+    data["walltime"] = "02:00:00"
+    data["resources"], data["routing"] = {}, {}
     path = home / "demo-profile.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(data, sort_keys=False))

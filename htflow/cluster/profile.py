@@ -221,6 +221,12 @@ class ClusterProfile(BaseModel):
         ge=1,
         description="MPI ranks of one calculation (count); None: all tasks of one node.",
     )
+    allocation_idle_wait: float = Field(
+        0.0,
+        ge=0,
+        description="Most time a packed allocation whose work ran out waits for the agent to "
+        "feed it more, while Fireworks wait on running parents (s); 0: it ends at once.",
+    )
     resources: dict[str, ResourceSpec] = Field(
         default_factory=dict,
         description="Named resource classes overriding the defaults, e.g. 'small', 'large'.",

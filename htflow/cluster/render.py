@@ -174,6 +174,7 @@ def render_job_script(
         "ranks_per_calculation": res.ranks_per_calculation,
         "mpi_extra_args_json": json.dumps(profile.mpi_extra_args),
         "walltime_margin": profile.walltime_margin,
+        "idle_wait": profile.allocation_idle_wait,
         "scratch_dir": shell_word_with_env(profile.scratch_dir) if profile.scratch_dir else None,
         "vasp_cmd": profile.vasp_cmd,
         "vasp_gamma_cmd": profile.vasp_gamma_cmd,

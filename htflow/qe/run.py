@@ -258,8 +258,11 @@ def run_pw(
         handlers if handlers is not None else default_handlers(),
         [job],
         max_errors=settings.max_corrections if max_corrections is None else max_corrections,
-        polling_time_step=1,
-        monitor_freq=10,
+        # Custodian sleeps a whole polling step before it looks at the process: 0.1 s instead
+        # of 1 s saves half a second per run on average (measured by benchmarks/overhead.py);
+        # monitors still run every 10 s.
+        polling_time_step=0.1,
+        monitor_freq=100,
         directory=str(path),
         **custodian_kwargs,
     )

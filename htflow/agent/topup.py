@@ -1,0 +1,154 @@
+"""Topping up allocations: waiting launches join an allocation that is already queued or running.
+
+A packed allocation keeps its streams busy only while it has directories left. Work that
+becomes READY later (the static after a relaxation, the fit after the EOS points) would
+otherwise wait for a new allocation, which costs a pass of the scheduler, a Python start in
+the job and, on a real cluster, a place at the back of the queue. So before it submits new
+allocations the agent appends waiting launches to open allocations whose resources fit
+(:mod:`htflow.agent.feed` is the file protocol), keeping each allocation's backlog at most
+one directory per stream so the work stays spread over allocations. It also tells each
+allocation whether to wait for more when it runs dry (the *hold*): only while Fireworks are
+still WAITING or READY.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from htflow.agent import feed, records
+from htflow.agent.packing import resources_of
+from htflow.agent.worker import launch_state
+from htflow.cluster.profile import JobResources
+
+if TYPE_CHECKING:
+    from fireworks import LaunchPad
+
+    from htflow.cluster.profile import ClusterProfile
+
+# What an allocation must share with a launch for the launch to run in it (walltime aside:
+# the worker starts nothing without time left, and what it cannot start is requeued).
+_SHAPE = (
+    "partition",
+    "account",
+    "qos",
+    "nodes",
+    "tasks_per_node",
+    "cpus_per_task",
+    "memory_mb",
+    "ranks_per_calculation",
+)
+
+
+@dataclass
+class OpenAllocation:
+    """An allocation that still reads its queue, and how many more launches it should take."""
+
+    record: dict[str, Any]
+    resources: JobResources
+    room: int
+
+    @property
+    def dir(self) -> Path:
+        """The allocation directory."""
+        return Path(self.record["dir"])
+
+
+def fits(launch_resources: JobResources, alloc_resources: JobResources) -> bool:
+    """Whether a launch needing ``launch_resources`` can run in the allocation."""
+    return all(getattr(launch_resources, k) == getattr(alloc_resources, k) for k in _SHAPE)
+
+
+def open_allocations(lp: LaunchPad, profile: ClusterProfile) -> list[OpenAllocation]:
+    """Active allocations that still read their queue and have time and streams to spare.
+
+    Running allocations come first (their streams are the ones about to idle).
+    """
+    now = time.time()
+    out = []
+    for alloc in records.active_allocations(lp):
+        directory = Path(alloc["dir"])
+        if not alloc.get("job_id") or not (directory / feed.QUEUE_FILE).exists():
+            continue
+        if feed.is_closed(directory):
+            continue
+        resources = JobResources.model_validate(alloc["resources"])
+        started = alloc.get("started")
+        left = resources.walltime - (now - started) if started else resources.walltime
+        if left < 2 * profile.walltime_margin:
+            continue
+        room = alloc.get("streams", 1) - _backlog(lp, alloc["alloc_id"])
+        if room > 0:
+            out.append(OpenAllocation(alloc, resources, room))
+    out.sort(key=lambda a: (a.record.get("slurm_state") != "RUNNING", a.record["alloc_id"]))
+    return out
+
+
+def _backlog(lp: LaunchPad, alloc_id: int) -> int:
+    """Launches of the allocation its worker has not started yet."""
+    count = 0
+    for launch in records.launches(lp).find({"alloc_id": alloc_id, "done": False}):
+        try:
+            count += launch_state(launch["launch_dir"]) == "RESERVED"
+        except (OSError, ValueError):
+            continue
+    return count
+
+
+def top_up(
+    lp: LaunchPad,
+    profile: ClusterProfile,
+    allocations: list[OpenAllocation],
+    waiting: list[dict[str, Any]],
+) -> list[tuple[int, list[int]]]:
+    """Append fitting ``waiting`` launches to ``allocations``; return (alloc_id, launch ids).
+
+    The records are written first, then the queue line: an agent killed in between leaves a
+    launch its allocation never sees, which is requeued when the allocation ends.
+    """
+    done = []
+    left = list(waiting)
+    for alloc in allocations:
+        chosen = [
+            launch for launch in left if fits(resources_of(profile, launch), alloc.resources)
+        ][: alloc.room]
+        if not chosen:
+            continue
+        alloc_id = alloc.record["alloc_id"]
+        ids = [launch["launch_id"] for launch in chosen]
+        records.launches(lp).update_many(
+            {"launch_id": {"$in": ids}}, {"$set": {"alloc_id": alloc_id}}
+        )
+        records.allocations(lp).update_one(
+            {"alloc_id": alloc_id}, {"$push": {"launch_ids": {"$each": ids}}}
+        )
+        if not feed.append(alloc.dir, [launch["launch_dir"] for launch in chosen]):
+            # The worker closed its queue meanwhile: the launches wait for another allocation.
+            records.launches(lp).update_many(
+                {"launch_id": {"$in": ids}}, {"$set": {"alloc_id": None}}
+            )
+            records.allocations(lp).update_one(
+                {"alloc_id": alloc_id}, {"$pullAll": {"launch_ids": ids}}
+            )
+            continue
+        left = [launch for launch in left if launch["launch_id"] not in ids]
+        done.append((alloc_id, ids))
+    return done
+
+
+def more_work_expected(lp: LaunchPad) -> bool:
+    """Whether Fireworks are still WAITING or READY, or launches wait for an allocation."""
+    if records.launches(lp).find_one({"done": False, "alloc_id": None}, {"_id": 1}):
+        return True
+    query = {"state": {"$in": ["WAITING", "READY"]}}
+    return lp.fireworks.find_one(query, {"_id": 1}) is not None
+
+
+def set_holds(lp: LaunchPad, hold: bool) -> None:
+    """Write (or remove) the hold of every active allocation whose queue is open."""
+    for alloc in records.active_allocations(lp):
+        directory = Path(alloc["dir"])
+        if (directory / feed.QUEUE_FILE).exists() and not feed.is_closed(directory):
+            feed.set_hold(directory, hold)
