@@ -4,6 +4,11 @@ The agent is the only writer, so a process that wants to add work while it runs 
 touch the LaunchPad: it writes the serialized flow into ``<agent dir>/inbox/`` (atomically:
 a temporary name, then a rename) and the agent submits it at its next pass, with the usual
 duplicate checks. A result file ``inbox/done/<name>.result.json`` says what was added.
+
+The file carries every argument :func:`htflow.submit.submit_flow` takes from a submitter
+(protocol, the job type → resources mapping, whether to check for duplicates), so a flow
+submitted through the inbox gets the same Firework specs as one submitted directly. The
+campaign name and priority travel inside the flow (its jobs' manager config).
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 from monty.json import MontyDecoder, jsanitize
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from fireworks import LaunchPad
     from jobflow import Flow, Job
 
@@ -27,13 +34,27 @@ INBOX = "inbox"
 
 
 def queue_submission(
-    flow: Flow | Job, agent_dir: str | Path, *, protocol: str | None = None
+    flow: Flow | Job,
+    agent_dir: str | Path,
+    *,
+    protocol: str | None = None,
+    resources: Mapping[str, Mapping[str, Any]] | None = None,
+    dedupe: bool = True,
 ) -> Path:
-    """Leave ``flow`` for the running agent to submit; returns the inbox file."""
+    """Leave ``flow`` for the running agent to submit; returns the inbox file.
+
+    ``protocol``, ``resources`` and ``dedupe`` are :func:`htflow.submit.submit_flow`'s: the
+    agent passes them on unchanged.
+    """
     inbox = Path(agent_dir) / INBOX
     inbox.mkdir(parents=True, exist_ok=True)
     name = f"{uuid.uuid4().hex}.json"
-    payload = {"flow": jsanitize(flow, strict=True, enum_values=True), "protocol": protocol}
+    payload = {
+        "flow": jsanitize(flow, strict=True, enum_values=True),
+        "protocol": protocol,
+        "resources": None if resources is None else jsanitize(resources, strict=True),
+        "dedupe": dedupe,
+    }
     tmp = inbox / f".{name}.tmp"
     tmp.write_text(json.dumps(payload))
     os.replace(tmp, inbox / name)
@@ -53,7 +74,13 @@ def process_inbox(lp: LaunchPad, agent_dir: Path) -> list[dict[str, Any]]:
         try:
             payload = json.loads(path.read_text())
             flow = MontyDecoder().process_decoded(payload["flow"])
-            result = submit_flow(flow, lp, protocol=payload.get("protocol"))
+            result = submit_flow(
+                flow,
+                lp,
+                protocol=payload.get("protocol"),
+                resources=payload.get("resources"),
+                dedupe=payload.get("dedupe", True),  # files from before the key existed
+            )
             summary = {
                 "file": path.name,
                 "submitted": result.submitted,

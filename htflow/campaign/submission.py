@@ -69,6 +69,15 @@ def resources_of(plan: CampaignPlan) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _submit_options(plan: CampaignPlan) -> dict[str, Any]:
+    """``submit_flow``'s keyword arguments for every flow of ``plan``, direct or via the inbox."""
+    return {
+        "resources": resources_of(plan),
+        "protocol": plan.spec.protocol,
+        "dedupe": plan.spec.dedupe.against_database,
+    }
+
+
 def submit_campaign(
     plan: CampaignPlan,
     *,
@@ -102,18 +111,12 @@ def _submit_all(
 ) -> CampaignSubmission:
     from htflow.submit import submit_flow
 
-    resources = resources_of(plan)
+    options = _submit_options(plan)
     added: list[int] = []
     duplicates = 0
     try:
         for i, planned in enumerate(plan.flows):
-            result = submit_flow(
-                planned.flow,
-                launchpad,
-                resources=resources,
-                protocol=plan.spec.protocol,
-                dedupe=plan.spec.dedupe.against_database,
-            )
+            result = submit_flow(planned.flow, launchpad, **options)
             if result.submitted:
                 added.append(min(result.fw_ids.values()))
             else:
@@ -151,8 +154,7 @@ def _queue_for_agent(
         )
     for planned in plan.flows:  # serialize everything first: fail before writing anything
         jsanitize(planned.flow, strict=True, enum_values=True)
-    files = [
-        queue_submission(planned.flow, directory, protocol=plan.spec.protocol)
-        for planned in plan.flows
-    ]
+    # the same arguments as _submit_all's submit_flow calls: the agent passes them on
+    options = _submit_options(plan)
+    files = [queue_submission(planned.flow, directory, **options) for planned in plan.flows]
     return CampaignSubmission(mode="queued", inbox_files=files, agent_pid=lock_holder(db_uri))

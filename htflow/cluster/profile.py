@@ -169,6 +169,12 @@ class ClusterProfile(BaseModel):
     )
     partition: str | None = Field(None, description="SLURM partition; None is the site default.")
     account: str | None = Field(None, description="SLURM account to charge; None is the default.")
+    core_hour_budget: float | None = Field(
+        None,
+        ge=0,
+        description="Core-hours the allocation account may spend on htflow jobs (core-h); "
+        "None: no budget, 'left' is not shown.",
+    )
     qos: str | None = Field(None, description="SLURM quality of service; None is the default.")
     nodes: int = Field(1, ge=1, description="Nodes per allocation (count).")
     tasks_per_node: int = Field(1, ge=1, description="MPI tasks per node (count).")

@@ -83,9 +83,8 @@ def campaign_status(
     status.corrections = _corrections(db_uri, _job_uuids(fws))
     used, count = _core_hours(lp, fw_ids, profile, use_sacct)
     status.core_hours_used, status.allocations = used, count
-    budget = getattr(profile, "core_hour_budget", None) if profile is not None else None
-    if budget is not None:
-        status.core_hours_left = float(budget) - used
+    if profile is not None and profile.core_hour_budget is not None:
+        status.core_hours_left = profile.core_hour_budget - used
     return status
 
 

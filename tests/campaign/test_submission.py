@@ -9,7 +9,7 @@ import pytest
 from pymatgen.io.cif import CifWriter
 
 from htflow.campaign.plan import plan_campaign
-from htflow.campaign.submission import submit_campaign
+from htflow.campaign.submission import resources_of, submit_campaign
 from htflow.db import writer_lock
 from htflow.exceptions import InputError
 from tests.campaign.conftest import silicon
@@ -97,6 +97,12 @@ def test_running_agent_gets_the_flows_in_its_inbox(
         done = process_inbox(launchpad, agent_dir)
     assert [d["submitted"] for d in done] == [True, True]
     assert launchpad.fireworks.count_documents({"spec.htflow_campaign": "test"}) == 6
+    # the agent submitted them with the campaign's routing, as a direct submission does
+    resources = resources_of(plan)
+    for fw in launchpad.fireworks.find({}, {"spec": 1}):
+        job_type = fw["spec"]["htflow_job_type"]
+        assert fw["spec"]["htflow_resources"] == resources[job_type]
+        assert fw["spec"]["htflow_identity"]["protocol"] == "fast"
     assert json.loads(next((agent_dir / "inbox" / "done").glob("*.result.json")).read_text())
 
 

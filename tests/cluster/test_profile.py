@@ -116,6 +116,8 @@ def _write(tmp_path: Path, text: str) -> Path:
             "name: x\nenvironment: {URL: 'mongodb://u:p@host/db'}\n",
             r"looks like a secret: list its name in inherit_environment",
         ),
+        ("name: x\ncore_hour_budget: -1\n", r"key 'core_hour_budget': .*greater than or equal"),
+        ("name: x\ncore_hour_budget: lots\n", r"key 'core_hour_budget': .*number"),
         ("- a\n- b\n", r"must be a mapping"),
     ],
 )
@@ -144,3 +146,11 @@ def test_default_profile_comes_from_settings(tmp_path: Path) -> None:
 
 def test_name_defaults_to_file_stem(tmp_path: Path) -> None:
     assert load_profile(_write(tmp_path, "partition: cpu\n")).name == "site"
+
+
+def test_core_hour_budget_is_optional_core_hours(tmp_path: Path) -> None:
+    assert load_profile("local").core_hour_budget is None
+    assert load_profile("hpc-srun-modules").core_hour_budget == 500000
+    profile = load_profile(_write(tmp_path, "name: x\ncore_hour_budget: 1250.5\n"))
+    assert profile.core_hour_budget == 1250.5
+    assert load_profile(_write(tmp_path, "name: x\ncore_hour_budget: 0\n")).core_hour_budget == 0
