@@ -79,21 +79,25 @@ def open_allocations(lp: LaunchPad, profile: ClusterProfile) -> list[OpenAllocat
         left = resources.walltime - (now - started) if started else resources.walltime
         if left < 2 * profile.walltime_margin:
             continue
-        room = alloc.get("streams", 1) - _backlog(lp, alloc["alloc_id"])
+        streams = alloc.get("streams", 1)
+        room = streams - _backlog(lp, alloc["alloc_id"], streams)
         if room > 0:
             out.append(OpenAllocation(alloc, resources, room))
     out.sort(key=lambda a: (a.record.get("slurm_state") != "RUNNING", a.record["alloc_id"]))
     return out
 
 
-def _backlog(lp: LaunchPad, alloc_id: int) -> int:
-    """Launches of the allocation its worker has not started yet."""
+def _backlog(lp: LaunchPad, alloc_id: int, enough: int) -> int:
+    """Launches of the allocation its worker has not started yet, counted up to ``enough``."""
     count = 0
-    for launch in records.launches(lp).find({"alloc_id": alloc_id, "done": False}):
+    query = {"alloc_id": alloc_id, "done": False}
+    for launch in records.launches(lp).find(query, {"launch_dir": 1}):
         try:
             count += launch_state(launch["launch_dir"]) == "RESERVED"
         except (OSError, ValueError):
             continue
+        if count >= enough:
+            break
     return count
 
 
