@@ -47,6 +47,7 @@ from htflow.agent.worker import FINISHED_STATES, launch_state, write_json_atomic
 from htflow.cluster import slurm
 from htflow.cluster.render import write_job_script
 from htflow.db import get_jobstore, get_launchpad, redact, resolve, writer_lock
+from htflow.db.indexes import ensure_indexes as ensure_output_indexes
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -138,6 +139,8 @@ class Agent:
         self._stack.enter_context(writer_lock(self.config.db_uri))
         logger.info("writer lock held on %s (%s)", redact(target.uri), target.kind)
         self._lp = get_launchpad(self.config.db_uri)
+        # Ingestion upserts outputs by (uuid, index): index them before the store is opened.
+        ensure_output_indexes(self.config.db_uri)
         self._jobstore = get_jobstore(self.config.db_uri)
         self._jobstore.connect()
         self.config.agent_dir.mkdir(parents=True, exist_ok=True)
