@@ -25,7 +25,9 @@ def verify(  # noqa: PLR0917 (typer options)
         list[str],
         typer.Argument(help="Systems as ELEMENT/CONFIGURATION: Si/Diamond Al/FCC MgO/XO …"),
     ],
-    protocol: Annotated[str, typer.Option(help="fast, balanced or stringent.")] = "balanced",
+    protocol: Annotated[
+        str, typer.Option(help="fast, balanced, stringent or verification (the study's sampling).")
+    ] = "balanced",
     pseudo_family: Annotated[
         str | None, typer.Option(help="Pseudo family (default: the pseudo_family setting).")
     ] = None,

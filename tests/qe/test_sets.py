@@ -36,13 +36,23 @@ def si() -> Structure:
 
 
 def test_protocols_are_data_and_ordered():
-    assert available_protocols() == ["balanced", "fast", "stringent"]
+    assert available_protocols() == ["balanced", "fast", "stringent", "verification"]
     fast, balanced, stringent = (load_protocol(n) for n in ("fast", "balanced", "stringent"))
     assert fast.kpoints_spacing > balanced.kpoints_spacing > stringent.kpoints_spacing
     assert fast.conv_thr_per_atom > balanced.conv_thr_per_atom > stringent.conv_thr_per_atom
     assert fast.cutoff_scale < balanced.cutoff_scale < stringent.cutoff_scale
     assert balanced.smearing == "cold" and balanced.occupations == "smearing"
     assert fast.nscf.occupations == "tetrahedra_opt"  # inherited from defaults
+
+
+def test_verification_protocol_is_the_acwf_settings():
+    from htflow.verify.runner import ACWF_CONV_THR_PER_ATOM, ACWF_KPOINTS_SPACING, ACWF_SMEARING
+
+    proto = load_protocol("verification")
+    assert (proto.smearing, proto.degauss) == (ACWF_SMEARING["smearing"], ACWF_SMEARING["degauss"])
+    assert proto.kpoints_spacing == ACWF_KPOINTS_SPACING
+    assert proto.conv_thr_per_atom == ACWF_CONV_THR_PER_ATOM
+    assert proto.cutoff_scale == 1.0
 
 
 def test_protocol_overrides_merge_nested():
