@@ -92,7 +92,7 @@ def markdown(results: list[dict]) -> str:
     from htflow.verify.metrics import compare
     from htflow.verify.reference import reference_systems
 
-    order = {"fast": 0, "balanced": 1, "stringent": 2, "acwf": 3}
+    order = {"fast": 0, "balanced": 1, "stringent": 2, "acwf": 3, "verification": 4}
     rows = sorted(
         results, key=lambda r: (r["system"], r["pseudo_family"], order.get(r["settings"], 9))
     )
