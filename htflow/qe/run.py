@@ -258,9 +258,9 @@ def run_pw(
         handlers if handlers is not None else default_handlers(),
         [job],
         max_errors=settings.max_corrections if max_corrections is None else max_corrections,
-        # Custodian sleeps a whole polling step before it looks at the process: 0.1 s instead
-        # of 1 s saves half a second per run on average (measured by benchmarks/overhead.py);
-        # monitors still run every 10 s.
+        # Only used when a handler is a monitor (none is today: Custodian then simply waits on
+        # the process). With monitors Custodian sleeps a whole polling step before it first
+        # looks at the process, so a short step keeps short runs short; monitors every 10 s.
         polling_time_step=0.1,
         monitor_freq=100,
         directory=str(path),
