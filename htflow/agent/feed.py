@@ -65,6 +65,11 @@ def is_closed(alloc_dir: str | Path) -> bool:
     return (Path(alloc_dir) / CLOSED_FILE).exists()
 
 
+def is_open(alloc_dir: str | Path) -> bool:
+    """Whether the allocation has a queue its worker still reads (the agent may append)."""
+    return (Path(alloc_dir) / QUEUE_FILE).exists() and not is_closed(alloc_dir)
+
+
 def append(alloc_dir: str | Path, launch_dirs: Iterable[str | Path]) -> bool:
     """Append ``launch_dirs`` to the queue unless it is closed; True if they were appended."""
     alloc_dir = Path(alloc_dir)

@@ -40,7 +40,7 @@ from htflow.agent.offline import (
     pending_launch_dirs,
     release_unprepared,
 )
-from htflow.agent.packing import Allocation, pack, resources_of
+from htflow.agent.packing import Allocation, oldest_first, pack, resources_of
 from htflow.agent.requeue import RequeuePolicy, apply, decide
 from htflow.agent.watch import LOST, is_alive, job_states
 from htflow.agent.worker import FINISHED_STATES, launch_state, write_json_atomic
@@ -405,8 +405,7 @@ class Agent:
     def _top_up(self, report: StepReport, open_allocs: list[topup.OpenAllocation]) -> None:
         if not open_allocs:
             return
-        waiting = list(records.launches(self.lp).find({"done": False, "alloc_id": None}))
-        waiting.sort(key=lambda d: (d.get("created", 0), d["launch_id"]))
+        waiting = oldest_first(records.launches(self.lp).find({"done": False, "alloc_id": None}))
         for alloc_id, ids in topup.top_up(self.lp, self.profile, open_allocs, waiting):
             logger.info("allocation %s takes %d more launches: %s", alloc_id, len(ids), ids)
             report.fed += len(ids)

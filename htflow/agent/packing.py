@@ -52,6 +52,11 @@ class Allocation:
         return min(len(self.launches), self.max_streams)
 
 
+def oldest_first(launches: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Launch records in the order they should run: oldest claim first, then launch id."""
+    return sorted(launches, key=lambda d: (d.get("created", 0), d["launch_id"]))
+
+
 def resources_of(profile: ClusterProfile, launch: dict[str, Any]) -> JobResources:
     """The allocation one launch needs: its job type's class, its overrides, its walltime."""
     base = profile.resources_for(launch.get("job_type"))
@@ -77,7 +82,7 @@ def pack(
     Launches that do not fit stay out (they wait for the next pass).
     """
     groups: dict[JobResources, list[dict[str, Any]]] = {}
-    for launch in sorted(launches, key=lambda d: (d.get("created", 0), d["launch_id"])):
+    for launch in oldest_first(launches):
         groups.setdefault(resources_of(profile, launch), []).append(launch)
     out: list[Allocation] = []
     for resources, members in groups.items():

@@ -69,10 +69,7 @@ def open_allocations(lp: LaunchPad, profile: ClusterProfile) -> list[OpenAllocat
     now = time.time()
     out = []
     for alloc in records.active_allocations(lp):
-        directory = Path(alloc["dir"])
-        if not alloc.get("job_id") or not (directory / feed.QUEUE_FILE).exists():
-            continue
-        if feed.is_closed(directory):
+        if not alloc.get("job_id") or not feed.is_open(alloc["dir"]):
             continue
         resources = JobResources.model_validate(alloc["resources"])
         started = alloc.get("started")
@@ -114,10 +111,11 @@ def top_up(
     """
     done = []
     left = list(waiting)
+    needs = {launch["launch_id"]: resources_of(profile, launch) for launch in left}
     for alloc in allocations:
-        chosen = [
-            launch for launch in left if fits(resources_of(profile, launch), alloc.resources)
-        ][: alloc.room]
+        chosen = [launch for launch in left if fits(needs[launch["launch_id"]], alloc.resources)][
+            : alloc.room
+        ]
         if not chosen:
             continue
         alloc_id = alloc.record["alloc_id"]
@@ -153,6 +151,5 @@ def more_work_expected(lp: LaunchPad) -> bool:
 def set_holds(lp: LaunchPad, hold: bool) -> None:
     """Write (or remove) the hold of every active allocation whose queue is open."""
     for alloc in records.active_allocations(lp):
-        directory = Path(alloc["dir"])
-        if (directory / feed.QUEUE_FILE).exists() and not feed.is_closed(directory):
-            feed.set_hold(directory, hold)
+        if feed.is_open(alloc["dir"]):
+            feed.set_hold(alloc["dir"], hold)
