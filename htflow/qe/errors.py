@@ -4,15 +4,19 @@ The enum below is the shared contract between detection (this module) and correc
 (``handlers``). Detection reads ``pw.out`` once, line by line, so a 100 MB output costs one
 pass; ``CRASH``, ``pw.err``, ``pw.exitcode``, the input (``pw_input.json`` or ``pw.in``)
 and, for band occupations only, the XML. Missing, truncated or binary files never raise.
+A scan is remembered under a digest of those files, so handlers asking in turn about an
+unchanged directory cost one hash each, not one scan.
 The message strings and criteria follow aiida-quantumespresso's pw.x parser; the
 fixtures in ``tests/data/qe_errors`` record what Debian pw.x 6.7 really prints.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import xml.etree.ElementTree as ET
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -176,8 +180,46 @@ def explain(directory: str | Path = ".") -> str:
     return f"pw.x run failed ({names})" + (f": {detail}" if detail else "")
 
 
+# Custodian asks every handler in turn, so one directory is scanned ~10 times per check
+# round; the last scans are remembered under a digest of the files they read.
+_MEMO: OrderedDict[Path, tuple[bytes, _Scan]] = OrderedDict()
+_MEMO_SIZE = 8
+_RUN_FILES = ("pw.out", "CRASH", "pw.exitcode", "pw.err", "pw_input.json", "pw.in")
+
+
 def _scan(directory: Path) -> _Scan:
+    """Scan ``directory``; unchanged files give a copy of the remembered scan."""
     inputs = _read_input(directory)
+    files = [directory / name for name in _RUN_FILES]
+    digest = _digest([*files, _xml_path(directory, inputs.get("control", {}))])
+    key = directory.resolve()
+    remembered = _MEMO.get(key)
+    if remembered is None or remembered[0] != digest:
+        remembered = (digest, _scan_files(directory, inputs))
+        _MEMO[key] = remembered
+        if len(_MEMO) > _MEMO_SIZE:
+            _MEMO.popitem(last=False)
+    _MEMO.move_to_end(key)
+    scan = remembered[1]
+    return _Scan(set(scan.errors), list(scan.messages), scan.crash_message, scan.crash_routine)
+
+
+def _digest(paths: list[Path]) -> bytes:
+    """Digest of the paths' contents (a missing file counts as its own value)."""
+    hasher = hashlib.blake2b(digest_size=16)
+    for path in paths:
+        hasher.update(str(path).encode() + b"\0")
+        try:
+            with path.open("rb") as handle:
+                while chunk := handle.read(1 << 20):
+                    hasher.update(chunk)
+            hasher.update(b"\1")
+        except OSError:
+            hasher.update(b"\2")
+    return hasher.digest()
+
+
+def _scan_files(directory: Path, inputs: dict[str, dict[str, Any]]) -> _Scan:
     control = inputs.get("control", {})
     calculation = str(control.get("calculation", "scf")).lower()
     state = _OutputState()

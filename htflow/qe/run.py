@@ -8,6 +8,7 @@ Custodian and htflow's QE error handlers, which leave their audit trail in
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import signal
@@ -101,6 +102,16 @@ def blas_library(executable: str = "pw.x") -> str | None:
     path = shutil.which(executable.split(maxsplit=1)[0])
     if path is None:
         return None
+    # ldd costs a process per run; within one process the answer changes only with the
+    # executable's file (a switch of Debian's BLAS alternative shows in the next process).
+    stat = Path(path).stat()
+    return _blas_of(path, stat.st_ino, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _blas_of(path: str, inode: int, mtime_ns: int) -> str | None:
+    """``blas_library`` for one version of the executable file (the stat fields are the key)."""
+    del inode, mtime_ns
     try:
         ldd = subprocess.run(
             ["ldd", path], check=False, capture_output=True, text=True, timeout=30
@@ -250,7 +261,9 @@ def run_pw(
     if bounded is not pw_input:
         bounded.write(path)
     ranks = settings.mpi_ranks if n_ranks is None else n_ranks
-    npool = choose_npool(irreducible_kpoint_count(bounded), ranks)
+    # One rank has one pool; skipping the symmetry analysis saves ~30 ms per run and the
+    # import of pymatgen's symmetry module in a worker whose runs are all serial.
+    npool = choose_npool(irreducible_kpoint_count(bounded), ranks) if ranks > 1 else 1
     argv = build_command("pw", settings, n_ranks=ranks, npool=npool)
     job = QeJob(argv, stem="pw")
     _rotate(path / Custodian.LOG_FILE)

@@ -227,3 +227,39 @@ def test_large_output_is_streamed_fast(tmp_path: Path) -> None:
     start = time.perf_counter()
     assert detect_errors(run) == set()
     assert time.perf_counter() - start < 60
+
+
+def test_unchanged_files_are_scanned_once_and_any_edit_rescans(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Custodian asks each handler in turn; the directory is read once per change, not per ask.
+    from htflow.qe import errors
+
+    calls: list[Path] = []
+    real = errors._scan_files
+
+    def counting(directory: Path, inputs: dict) -> errors._Scan:
+        calls.append(directory)
+        return real(directory, inputs)
+
+    monkeypatch.setattr(errors, "_scan_files", counting)
+    run = _copy("scf_not_converged", tmp_path)
+    first = detect_errors(run)
+    first.clear()  # callers get copies: mutating one changes no later answer
+    assert detect_errors(run) == {PwError.SCF_NOT_CONVERGED}
+    assert summarize_errors(run)
+    assert len(calls) == 1
+    # A same-size edit made at once (same mtime tick) is still seen: contents are digested.
+    text = (run / "pw.out").read_text()
+    edited = text.replace("convergence NOT achieved", "convergence NOT achieveD")
+    assert len(edited) == len(text) and edited != text
+    (run / "pw.out").write_text(edited)
+    assert detect_errors(run) == real(run, errors._read_input(run)).errors
+    assert len(calls) == 2
+    (run / "pw_input.json").write_text(
+        (run / "pw_input.json")
+        .read_text()
+        .replace('"electron_maxstep": 3', '"electron_maxstep": 3, "scf_must_converge": false')
+    )
+    detect_errors(run)
+    assert len(calls) == 3
