@@ -12,8 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from jobflow import Maker, job
-from pymatgen.electronic_structure.bandstructure import BandStructureSymmLine
-from pymatgen.electronic_structure.dos import CompleteDos, Dos
 
 from htflow.exceptions import CalculationFailedError
 from htflow.qe.files import copy_previous_outputs, remove_wavefunctions
@@ -29,8 +27,10 @@ if TYPE_CHECKING:
 
     from htflow.qe.pwinput import PwInput
 
-# Large objects go to the JobStore's data store, never into the task document itself.
-DATA_OBJECTS = [CompleteDos, Dos, BandStructureSymmLine]
+# Large objects go to the JobStore's data store, never into the task document itself. They
+# are named by field, not by class: classes would be written into every job's FW.json, and
+# decoding it would import pymatgen's DOS and band-structure modules in every worker.
+DATA_OBJECTS = ["dos", "band_structure"]
 
 
 def pw_job(method: Callable[..., Any]) -> Any:

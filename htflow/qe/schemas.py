@@ -14,9 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_serializer
 from pymatgen.core import Structure
-from pymatgen.electronic_structure.bandstructure import BandStructureSymmLine
-from pymatgen.electronic_structure.dos import CompleteDos, Dos
 
+from htflow.qe.lazy_fields import BandStructureField, DosField
 from htflow.qe.pwinput import PwInput
 
 Vector3D = list[float]
@@ -171,12 +170,12 @@ class PwTaskDoc(BaseModel):
     blas: str | None = Field(None, description="BLAS library pw.x ran with (set by the caller).")
     nprocs: int | None = Field(None, description="Number of MPI processes.")
     n_pools: int | None = Field(None, description="Number of k-point pools (npool).")
-    dos: CompleteDos | Dos | None = Field(
+    dos: DosField | None = Field(
         None,
         description="Density of states from dos.x / projwfc.x (energies in eV, states/eV "
         "per cell), set by the caller after an nscf run.",
     )
-    band_structure: BandStructureSymmLine | None = Field(
+    band_structure: BandStructureField | None = Field(
         None, description="Line-mode band structure (eV), set by the caller after a bands run."
     )
     last_updated: datetime = Field(
