@@ -14,6 +14,11 @@ and, when none is left, looks again before it leaves:
   agent appends only under the same lock and only to an open queue, so no launch is ever
   appended to an allocation that has stopped reading: the two sides agree on every line.
 
+After each launch the worker appends a line to ``activity``. Between passes the agent only
+compares the sizes of these files (and whether a queue closed), so it reacts to a finished
+launch or an ending allocation within a fraction of a second without querying the database
+and SLURM in every nap.
+
 A launch the agent recorded for an allocation but never wrote to its queue (the agent killed
 between the two) is requeued as a failure when the allocation ends, like any launch an
 allocation did not finish.
@@ -24,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,7 +41,11 @@ LOCK_FILE = "queue.lock"
 CLOSED_FILE = "queue.closed"
 HOLD_FILE = "hold"
 STREAMS_LOCK = "streams.lock"
+ACTIVITY_FILE = "activity"
 IDLE_WAIT_ENV = "HTFLOW_IDLE_WAIT"
+# A queue that closed this recently belongs to an allocation about to end: the agent keeps
+# looking until SLURM agrees. Older closures are left to the regular poll.
+ENDING_WINDOW = 60.0
 
 
 @contextlib.contextmanager
@@ -142,3 +152,31 @@ def idle_wait() -> float:
         return max(0.0, float(os.environ.get(IDLE_WAIT_ENV) or 0))
     except ValueError:
         return 0.0
+
+
+def note_activity(alloc_dir: str | Path, line: str) -> None:
+    """Append ``line`` to the allocation's activity file (worker side, after each launch)."""
+    with open(Path(alloc_dir) / ACTIVITY_FILE, "a") as handle:
+        handle.write(line.rstrip("\n") + "\n")
+
+
+def activity(alloc_dirs: Iterable[str | Path]) -> tuple[object, ...] | None:
+    """What the agent compares between naps; None means "look now" (a queue just closed).
+
+    Each directory contributes the size of its activity file, so any launch that finished
+    changes the answer however coarse the file system's timestamps are.
+    """
+    sizes: list[int] = []
+    for alloc_dir in alloc_dirs:
+        path = Path(alloc_dir)
+        try:
+            closed = (path / CLOSED_FILE).stat().st_mtime
+        except OSError:
+            closed = None
+        if closed is not None and time.time() - closed < ENDING_WINDOW:
+            return None
+        try:
+            sizes.append((path / ACTIVITY_FILE).stat().st_size)
+        except OSError:
+            sizes.append(-1)
+    return tuple(sizes)

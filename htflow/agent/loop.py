@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import sys
 import time
@@ -132,6 +133,7 @@ class Agent:
         self._more_work = False
         self._lp: LaunchPad | None = None
         self._jobstore: JobStore | None = None
+        self._watched: list[str] = []  # directories of the allocations active after a pass
 
     # ----------------------------------------------------------------- life cycle
     def __enter__(self) -> Agent:
@@ -262,7 +264,9 @@ class Agent:
         self._top_up(report, open_allocs)
         self._submit(report)
         self._hold()
-        report.active_allocations = len(records.active_allocations(self.lp))
+        active = records.active_allocations(self.lp)
+        report.active_allocations = len(active)
+        self._watched = [a["dir"] for a in active if a.get("dir")]
         report.open_launches = records.launches(self.lp).count_documents({"done": False})
         return report
 
@@ -504,11 +508,37 @@ class Agent:
                     or report.submitted_flows
                 )
                 if not active:
-                    deadline = time.monotonic() + poll
-                    while not self._stop and time.monotonic() < deadline:
-                        time.sleep(min(0.2, poll))
+                    self._nap(poll)
         logger.info("agent stopping")
         return report
+
+    def _nap(self, poll: float) -> None:
+        """Wait up to ``poll`` s; wake early when an allocation or the inbox shows news.
+
+        News is a launch that finished (an allocation's activity file grew), a queue that
+        just closed (its allocation is ending) or a new inbox file. Looking costs a few
+        ``stat`` calls every 0.2 s, not a pass with its database queries and ``squeue``.
+        """
+        deadline = time.monotonic() + poll
+        before = self._news()
+        while not self._stop and time.monotonic() < deadline:
+            time.sleep(min(0.2, poll))
+            now = self._news()
+            if now is None or now != before:
+                return
+
+    def _news(self) -> tuple[object, ...] | None:
+        """What :meth:`_nap` compares; None when something needs a pass now."""
+        from htflow.agent.inbox import INBOX
+
+        allocations = feed.activity(self._watched)
+        if allocations is None:
+            return None
+        try:
+            inbox = len(os.listdir(self.config.agent_dir / INBOX))
+        except OSError:
+            inbox = 0
+        return (*allocations, inbox)
 
 
 def until_idle(report: StepReport) -> bool:

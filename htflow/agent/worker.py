@@ -227,6 +227,7 @@ def run_queue(alloc_dir: Path, poll: float = 0.5) -> int:
             idle_since = None
             tried.add(pending[0])
             status = max(status, _run_one(Path(pending[0])))
+            feed.note_activity(alloc_dir, f"{time.time():.3f} finished {pending[0]}")
             continue
         left = seconds_left()
         if wait and feed.held(alloc_dir) and (left is None or left > 0):

@@ -117,6 +117,9 @@ def test_worker_takes_work_appended_while_it_runs_then_closes(
     assert feed.is_closed(alloc_dir)
     reports = [line for line in out.splitlines() if line.startswith(str(tmp_path / "launches"))]
     assert reports == [f"{parent.launch_dir} COMPLETED", f"{child.launch_dir} COMPLETED"]
+    # One activity line per finished launch: what wakes a napping agent.
+    noted = (alloc_dir / feed.ACTIVITY_FILE).read_text().splitlines()
+    assert [line.split()[-1] for line in noted] == [str(parent.launch_dir), str(child.launch_dir)]
     assert jobstore.get_output(flow.jobs[1].uuid) == 6
 
 
@@ -193,3 +196,50 @@ def test_top_up_fills_each_open_allocation_up_to_its_streams(
         is None
     )
     assert topup.more_work_expected(launchpad)
+
+
+def test_activity_changes_with_each_finished_launch_and_a_closing_queue(tmp_path: Path) -> None:
+    import os
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    before = feed.activity([a, b])
+    assert before == feed.activity([a, b])  # nothing happened: the agent naps on
+    feed.note_activity(a, "finished /x")
+    after = feed.activity([a, b])
+    assert after is not None and after != before
+    feed.close(b, [])
+    assert feed.activity([a, b]) is None  # b is ending: the agent looks until SLURM agrees
+    old = time.time() - 2 * feed.ENDING_WINDOW
+    os.utime(b / feed.CLOSED_FILE, (old, old))
+    assert feed.activity([a, b]) == after  # long closed: left to the regular poll
+
+
+def test_the_agent_wakes_from_a_long_nap_on_activity_or_an_inbox_file(tmp_path: Path) -> None:
+    import threading
+
+    from htflow.agent.inbox import INBOX
+    from htflow.agent.loop import Agent, AgentConfig
+
+    alloc = tmp_path / "alloc"
+    alloc.mkdir()
+    config = AgentConfig(
+        profile=ClusterProfile(name="t"), agent_dir=tmp_path / "agent", db_uri="unused"
+    )
+    agent = Agent(config)  # not entered: napping needs no database
+    agent._watched = [str(alloc)]
+
+    def nap_while(poke: object) -> bool:
+        nap = threading.Thread(target=agent._nap, args=(600.0,), daemon=True)
+        nap.start()
+        time.sleep(0.5)
+        assert nap.is_alive()  # nothing new yet: still asleep
+        poke()  # type: ignore[operator]
+        nap.join(timeout=60)
+        return not nap.is_alive()
+
+    assert nap_while(lambda: feed.note_activity(alloc, "finished /x"))
+    inbox = config.agent_dir / INBOX
+    inbox.mkdir(parents=True)
+    assert nap_while(lambda: (inbox / "flow.json").write_text("{}"))
