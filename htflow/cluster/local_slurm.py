@@ -300,6 +300,9 @@ def slurm_conf_text(cluster: LocalSlurm, accounting: bool, hardware: dict[str, s
         "SelectType=select/cons_tres",
         "SelectTypeParameters=CR_Core",
         "SchedulerType=sched/backfill",
+        # Schedule a batch job when it is submitted: SLURM's default lets it wait up to 3 s
+        # (measured here: 0.45-2.45 s from sbatch to the script running, 0.36-0.40 s with 0).
+        "SchedulerParameters=batch_sched_delay=0",
         "MpiDefault=none",
         "ReturnToService=2",
         # Faster scancel and timeouts in tests: SIGKILL 10 s after SIGTERM (default 30 s).
