@@ -23,7 +23,6 @@ SLURM (``htflow cluster up``; ``SLURM_CONF`` pointing at it) and root.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -73,10 +72,11 @@ def floor(n: int, work: Path) -> float:
 
 def timeline(work: Path, started: float, ended: float) -> tuple[float, float]:
     """Seconds from agent start to the first calculation, and from the last one to the end."""
+    from htflow.agent.worker import attempts
+
     starts, ends = [], []
-    for path in (work / "agent" / "launches").glob("*/htflow_attempts.jsonl"):
-        for line in path.read_text().splitlines():
-            record = json.loads(line)
+    for launch_dir in (work / "agent" / "launches").iterdir():
+        for record in attempts(launch_dir):
             (starts if record.get("event") == "start" else ends).append(record["time"])
     return min(starts) - started, ended - max(ends)
 
