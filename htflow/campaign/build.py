@@ -102,49 +102,9 @@ def workflow_flow(
     """The Flow of one named workflow on ``structure`` (``profile``: VASP's command)."""
     if code == "vasp":
         return _vasp_flow(structure, workflow, protocol, profile)
-    return _qe_flow(structure, workflow, protocol, pseudo_family)
+    from htflow.qe.workflows import qe_workflow_flow
 
-
-def _qe_flow(structure: Structure, workflow: str, protocol: str, family: str | None) -> Flow:
-    from jobflow import Flow
-
-    from htflow.qe.flows import BandStructureMaker, ElasticMaker, EosMaker, RelaxStaticDosMaker
-    from htflow.qe.jobs import NscfMaker, RelaxMaker, StaticMaker
-    from htflow.qe.sets import PwInputGenerator
-
-    def gen(calculation: Any) -> PwInputGenerator:
-        return PwInputGenerator(calculation=calculation, protocol=protocol, pseudo_family=family)
-
-    if workflow == "relax_static_dos":
-        maker: Any = RelaxStaticDosMaker(
-            relax_maker=RelaxMaker(input_set_generator=gen("vc-relax")),
-            static_maker=StaticMaker(input_set_generator=gen("scf")),
-            dos_maker=NscfMaker(name="dos", mode="uniform", input_set_generator=gen("nscf")),
-        )
-    elif workflow == "band_structure":
-        # BandStructureMaker starts with an SCF: relax first, as the other workflows do
-        relax = RelaxMaker(input_set_generator=gen("vc-relax")).make(structure)
-        bands = BandStructureMaker(
-            static_maker=StaticMaker(input_set_generator=gen("scf")),
-            uniform_maker=NscfMaker(name="dos", input_set_generator=gen("nscf")),
-            line_maker=NscfMaker(name="bands", mode="line", input_set_generator=gen("bands")),
-        ).make(relax.output.structure)
-        return Flow([relax, bands], output=bands.output, name="band structure")
-    elif workflow == "eos":
-        maker = EosMaker(
-            relax_maker=RelaxMaker(name="eos relax", input_set_generator=gen("vc-relax")),
-            static_maker=StaticMaker(name="eos static", input_set_generator=gen("scf")),
-        )
-    elif workflow == "elastic":
-        maker = ElasticMaker(
-            bulk_relax_maker=RelaxMaker(
-                name="elastic bulk relax", input_set_generator=gen("vc-relax")
-            ),
-            elastic_relax_maker=RelaxMaker(name="elastic relax", input_set_generator=gen("relax")),
-        )
-    else:  # the spec's Literal makes this unreachable from YAML
-        raise InputError(f"unknown workflow {workflow!r}: use relax_static_dos, eos, …")
-    return maker.make(structure)
+    return qe_workflow_flow(structure, workflow, protocol, pseudo_family)
 
 
 def _vasp_flow(

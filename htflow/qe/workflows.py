@@ -1,0 +1,119 @@
+"""The named QE workflows of a campaign (``relax_static_dos``, ``band_structure``, ``eos``,
+``elastic``) as Flows: one builder per name, in a table, so campaigns, ``htflow verify`` and
+benchmarks all run exactly the same flows.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from htflow.exceptions import InputError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from jobflow import Flow
+    from pymatgen.core import Structure
+
+    from htflow.qe.sets import PwInputGenerator
+
+    GeneratorFactory = Callable[[str], PwInputGenerator]
+
+
+def _relax_static_dos(structure: Structure, gen: GeneratorFactory) -> Flow:
+    from htflow.qe.flows import RelaxStaticDosMaker
+    from htflow.qe.jobs import NscfMaker, RelaxMaker, StaticMaker
+
+    return RelaxStaticDosMaker(
+        relax_maker=RelaxMaker(input_set_generator=gen("vc-relax")),
+        static_maker=StaticMaker(input_set_generator=gen("scf")),
+        dos_maker=NscfMaker(name="dos", mode="uniform", input_set_generator=gen("nscf")),
+    ).make(structure)
+
+
+def _band_structure(structure: Structure, gen: GeneratorFactory) -> Flow:
+    from jobflow import Flow
+
+    from htflow.qe.flows import BandStructureMaker
+    from htflow.qe.jobs import NscfMaker, RelaxMaker, StaticMaker
+
+    # BandStructureMaker starts with an SCF: relax first, as the other workflows do
+    relax = RelaxMaker(input_set_generator=gen("vc-relax")).make(structure)
+    bands = BandStructureMaker(
+        static_maker=StaticMaker(input_set_generator=gen("scf")),
+        uniform_maker=NscfMaker(name="dos", input_set_generator=gen("nscf")),
+        line_maker=NscfMaker(name="bands", mode="line", input_set_generator=gen("bands")),
+    ).make(relax.output.structure)
+    return Flow([relax, bands], output=bands.output, name="band structure")
+
+
+def _eos(structure: Structure, gen: GeneratorFactory) -> Flow:
+    from htflow.qe.flows import EosMaker
+    from htflow.qe.jobs import RelaxMaker, StaticMaker
+
+    return EosMaker(
+        relax_maker=RelaxMaker(name="eos relax", input_set_generator=gen("vc-relax")),
+        static_maker=StaticMaker(name="eos static", input_set_generator=gen("scf")),
+    ).make(structure)
+
+
+def _elastic(structure: Structure, gen: GeneratorFactory) -> Flow:
+    from htflow.qe.flows import ElasticMaker
+    from htflow.qe.jobs import RelaxMaker
+
+    return ElasticMaker(
+        bulk_relax_maker=RelaxMaker(name="elastic bulk relax", input_set_generator=gen("vc-relax")),
+        elastic_relax_maker=RelaxMaker(name="elastic relax", input_set_generator=gen("relax")),
+    ).make(structure)
+
+
+QE_WORKFLOWS: dict[str, Callable[[Structure, GeneratorFactory], Flow]] = {
+    "relax_static_dos": _relax_static_dos,
+    "band_structure": _band_structure,
+    "eos": _eos,
+    "elastic": _elastic,
+}
+
+
+def qe_workflow_flow(
+    structure: Structure,
+    workflow: str,
+    protocol: str,
+    pseudo_family: str | None = None,
+    **generator_fields: Any,
+) -> Flow:
+    """The Flow of the named workflow on ``structure``.
+
+    Parameters
+    ----------
+    structure
+        The starting structure (Å); every workflow relaxes it first.
+    workflow
+        A key of :data:`QE_WORKFLOWS`.
+    protocol, pseudo_family
+        As for :class:`~htflow.qe.sets.PwInputGenerator`.
+    generator_fields
+        Further :class:`~htflow.qe.sets.PwInputGenerator` fields for every job.
+
+    Raises
+    ------
+    InputError
+        An unknown workflow name.
+    """
+    from htflow.qe.sets import PwInputGenerator
+
+    builder = QE_WORKFLOWS.get(workflow)
+    if builder is None:
+        raise InputError(
+            f"unknown workflow {workflow!r}: choose one of {', '.join(sorted(QE_WORKFLOWS))}"
+        )
+
+    def gen(calculation: Any) -> PwInputGenerator:
+        return PwInputGenerator(
+            calculation=calculation,
+            protocol=protocol,
+            pseudo_family=pseudo_family,
+            **generator_fields,
+        )
+
+    return builder(structure, gen)
