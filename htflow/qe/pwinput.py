@@ -52,6 +52,27 @@ class KPoints(BaseModel):
     )
 
 
+class SamplingRecord(BaseModel):
+    """Provenance: the property a run serves and how its sampling compares with the needs."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    property: str = Field(description="The property the run serves (energy, elastic, eos, dos).")
+    electronic_class: Literal["metal", "insulator", "unknown"] = Field(
+        description="Class whose needs applied ('unknown' gets the metal's)."
+    )
+    kpoints_per_atom_needed: int = Field(description="Minimum k-points per reciprocal atom.")
+    kpoints_per_atom: int = Field(description="k-points per reciprocal atom of the mesh used.")
+    protocol_mesh: tuple[int, int, int] = Field(
+        description="The mesh the protocol alone would have used."
+    )
+    mesh: tuple[int, int, int] = Field(description="The mesh used.")
+    changes: list[str] = Field(
+        default_factory=list,
+        description="Each setting raised above the protocol, one line each with the values.",
+    )
+
+
 class PwInput(BaseModel):
     """A complete pw.x input. Lengths are in Å, positions are fractional."""
 
@@ -75,6 +96,11 @@ class PwInput(BaseModel):
     )
     pseudo_family: str | None = Field(
         None, description="Pseudopotential family of the species (provenance; not in pw.in)."
+    )
+    sampling: SamplingRecord | None = Field(
+        None,
+        description="The property this run serves and how its k mesh, smearing and thresholds "
+        "compare with what the property needs (provenance; not in pw.in).",
     )
 
     @classmethod

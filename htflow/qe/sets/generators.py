@@ -16,6 +16,7 @@ from htflow.qe.pseudos import get_pseudo_family
 from htflow.qe.pwinput import KPoints, PwInput, Species
 from htflow.qe.sets.kpoints import band_path, mesh_from_spacing
 from htflow.qe.sets.protocol import Protocol, load_protocol
+from htflow.qe.sets.sampling import raise_to_needs
 from htflow.qe.sets.validation import check_elements, check_structure, normalize_overrides
 
 if TYPE_CHECKING:
@@ -52,6 +53,14 @@ class PwInputGenerator:
         A fixed Monkhorst-Pack mesh overriding any spacing (scf, relax, nscf). EOS and
         elastic flows fix the mesh of the reference cell so that every strained cell is
         sampled alike: a mesh that jumps between volumes would break E(V) and σ(ε).
+    for_property
+        The property this run serves (``energy``, ``elastic``, ``eos``, ``dos``; see
+        :mod:`htflow.qe.sets.sampling`): the protocol's k mesh, smearing and thresholds are
+        raised to what it needs, and ``PwInput.sampling`` records how.
+    is_metal
+        Known from an earlier run of the flow; None (unknown) applies a metal's needs.
+    strict
+        Refuse (InputError) instead of raising the protocol for ``for_property``.
     """
 
     calculation: Literal["scf", "relax", "vc-relax", "nscf", "bands"] = "scf"
@@ -61,6 +70,9 @@ class PwInputGenerator:
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     kpoints_spacing: float | None = None
     kpoints_mesh: tuple[int, int, int] | None = None
+    for_property: str | None = None
+    is_metal: bool | None = None
+    strict: bool = False
 
     def get_input(self, structure: Structure, kpath: KPoints | None = None) -> PwInput:
         """Return the validated pw.x input for ``structure``.
@@ -109,6 +121,23 @@ class PwInputGenerator:
             "ions": ions,
             "cell": cell,
         }
+        kpoints = self._kpoints(protocol, structure, kpath)
+        sampling = None
+        if self.for_property is not None and kpoints.mode == "automatic":
+            raised = raise_to_needs(
+                self.for_property,
+                structure,
+                self.protocol,
+                self._spacing_mesh(protocol, structure).mesh,
+                dict(namelists),
+                fixed_mesh=self.kpoints_mesh,
+                is_metal=self.is_metal,
+                strict=self.strict,
+            )
+            kpoints = KPoints(mode="automatic", mesh=raised.mesh, shift=kpoints.shift)
+            for name, tightened in raised.namelists.items():
+                namelists[name].update(tightened)
+            sampling = raised.record
         for name, changes in namelist_overrides.items():
             for key, value in changes.items():
                 if value is None:
@@ -129,9 +158,10 @@ class PwInputGenerator:
         return PwInput.from_structure(
             structure,
             species=species,
-            kpoints=self._kpoints(protocol, structure, kpath),
+            kpoints=kpoints,
             protocol=self.protocol,
             pseudo_family=family.name,
+            sampling=sampling,
             **namelists,
         )
 
@@ -196,6 +226,10 @@ class PwInputGenerator:
             if any(n < 1 for n in self.kpoints_mesh):
                 raise InputError(f"kpoints_mesh must be positive (got {self.kpoints_mesh})")
             return KPoints(mode="automatic", mesh=self.kpoints_mesh)
+        return self._spacing_mesh(protocol, structure)
+
+    def _spacing_mesh(self, protocol: Protocol, structure: Structure) -> KPoints:
+        """The mesh the protocol's (or the given) spacing gives ``structure``."""
         if self.calculation == "nscf":
             spacing = protocol.nscf.kpoints_spacing
             if self.kpoints_spacing is not None:
