@@ -75,6 +75,15 @@ def build_flows(
     for candidate in candidates:
         system = crystal_system(candidate.structure)
         for name in selected_workflows(spec.workflow, system):
+            if spec.strict and spec.code == "qe":
+                from htflow.qe.workflows import check_protocol_meets_needs
+
+                try:
+                    check_protocol_meets_needs(
+                        candidate.structure, name, spec.protocol, spec.pseudo_family
+                    )
+                except InputError as exc:
+                    raise InputError(f"{spec.name}: {name} of {candidate.formula}: {exc}") from None
             flow = workflow_flow(
                 candidate.structure,
                 name,

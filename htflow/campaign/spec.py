@@ -161,6 +161,11 @@ class CampaignSpec(_Strict):
         None, description="Cluster profile name or YAML path; None: the cluster_profile setting."
     )
     priority: int = Field(0, description="FireWorks priority (higher runs first).")
+    strict: bool = Field(
+        False,
+        description="Refuse a protocol below what a workflow's property needs (k-points per "
+        "reciprocal atom, smearing, thresholds; see docs/precision.md) instead of raising it.",
+    )
     sources: Sources = Field(default_factory=Sources, description="Candidate sources.")
     filters: Filters = Field(default_factory=Filters, description="Candidate filters.")
     dedupe: Dedupe = Field(default_factory=Dedupe, description="Duplicate detection.")

@@ -47,14 +47,22 @@ def scale_to_volume_fraction(structure: Structure, scale: float) -> Structure:
 
 @job
 def run_volume_points(
-    structure: Structure, volume_scales: list[float], static_maker: BasePwMaker
+    structure: Structure,
+    volume_scales: list[float],
+    static_maker: BasePwMaker,
+    is_metal: bool | None = None,
 ) -> Response:
     """Replace this job by one fixed-volume run per scale; outputs their energies and volumes.
 
-    Every volume uses the k-point mesh of the unscaled cell, so E(V) is smooth.
+    Every volume uses the k-point mesh of the unscaled cell, so E(V) is smooth. ``is_metal``
+    (from the relaxation) picks a metal's or an insulator's needs when the maker serves a
+    property.
     """
-    from htflow.qe.jobs import with_mesh_of
+    from htflow.qe.jobs import serving, with_mesh_of
 
+    prop = static_maker.input_set_generator.for_property
+    if prop is not None:
+        static_maker = serving(static_maker, prop, is_metal)
     static_maker = with_mesh_of(static_maker, structure)
     jobs = []
     outputs: list[dict[str, Any]] = []

@@ -23,6 +23,7 @@ from htflow.qe.jobs import (
     StaticMaker,
     fix_kpoints_mesh,
     pw_job,
+    serving,
 )
 from htflow.qe.sets import PwInputGenerator
 from htflow.qe.stress import stress_gpa_to_kbar
@@ -46,13 +47,19 @@ class RelaxStaticDosMaker(Maker):
         """Flow whose output holds the three task documents (``relax``, ``static``, ``dos``)."""
         jobs = []
         output = {}
+        is_metal = None
         if self.relax_maker is not None:
             relax = self.relax_maker.make(structure, prev_dir=prev_dir)
             jobs.append(relax)
             output["relax"] = relax.output
             structure = relax.output.structure
-        static = self.static_maker.make(structure)
-        dos = self.dos_maker.make(static.output.structure, prev_dir=static.output.dir_name)
+            is_metal = relax.output.output.is_metal
+        static = serving(self.static_maker, "energy").make(structure, is_metal=is_metal)
+        dos = serving(self.dos_maker, "dos").make(
+            static.output.structure,
+            prev_dir=static.output.dir_name,
+            is_metal=static.output.output.is_metal,
+        )
         jobs += [static, dos]
         output.update({"static": static.output, "dos": dos.output})
         return Flow(jobs, output=output, name=self.name)
@@ -69,9 +76,11 @@ class BandStructureMaker(Maker):
 
     def make(self, structure: Structure, prev_dir: str | Path | None = None) -> Flow:
         """Flow whose output holds ``static``, ``dos`` and ``bands`` task documents."""
-        static = self.static_maker.make(structure, prev_dir=prev_dir)
+        static = serving(self.static_maker, "energy").make(structure, prev_dir=prev_dir)
         final = static.output.structure
-        uniform = self.uniform_maker.make(final, prev_dir=static.output.dir_name)
+        uniform = serving(self.uniform_maker, "dos").make(
+            final, prev_dir=static.output.dir_name, is_metal=static.output.output.is_metal
+        )
         line = self.line_maker.make(final, prev_dir=static.output.dir_name)
         output = {"static": static.output, "dos": uniform.output, "bands": line.output}
         return Flow([static, uniform, line], output=output, name=self.name)
@@ -100,11 +109,14 @@ class EosMaker(Maker):
     def make(self, structure: Structure, prev_dir: str | Path | None = None) -> Flow:
         """Flow whose output is an :class:`~htflow.qe.eos.EosDoc`."""
         jobs = []
+        is_metal = None
         if self.relax_maker is not None:
             relax = self.relax_maker.make(structure, prev_dir=prev_dir)
             jobs.append(relax)
             structure = relax.output.structure
-        points = run_volume_points(structure, list(self.volume_scales), self.static_maker)
+            is_metal = relax.output.output.is_metal
+        static = serving(self.static_maker, "eos")
+        points = run_volume_points(structure, list(self.volume_scales), static, is_metal)
         fit = fit_eos(points.output, name=self.name)
         jobs += [points, fit]
         return Flow(jobs, output=fit.output, name=self.name)
@@ -153,10 +165,18 @@ class ElasticMaker(BaseElasticMaker):
                 conventional=conventional,
             )
         # atomate2 scales the equilibrium stress as VASP kbar; ours is GPa, so convert first.
-        bulk = self.bulk_relax_maker.make(structure, prev_dir=prev_dir)
+        # The bulk relaxes at the elastic sampling too (a metal's, since the class is not
+        # known yet): the strained cells are then strained about the equilibrium of the
+        # sampling they are computed with.
+        bulk = serving(self.bulk_relax_maker, "elastic").make(structure, prev_dir=prev_dir)
         eq_stress = stress_gpa_to_kbar(bulk.output.output.stress)
-        # Every strained cell keeps the mesh of the relaxed cell, so σ(ε) is smooth.
-        fixed = fix_kpoints_mesh(self.elastic_relax_maker, bulk.output.structure)
+        # Every strained cell keeps the mesh of the relaxed cell, so σ(ε) is smooth; the
+        # relaxed cell's band gap decides between a metal's and an insulator's needs.
+        fixed = fix_kpoints_mesh(
+            serving(self.elastic_relax_maker, "elastic"),
+            bulk.output.structure,
+            bulk.output.output.is_metal,
+        )
         inner = replace(self, bulk_relax_maker=None, elastic_relax_maker=fixed.output)  # type: ignore[arg-type]
         deformations = BaseElasticMaker.make(
             inner,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from jobflow import Maker, job
 
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 # are named by field, not by class: classes would be written into every job's FW.json, and
 # decoding it would import pymatgen's DOS and band-structure modules in every worker.
 DATA_OBJECTS = ["dos", "band_structure"]
+M = TypeVar("M", bound="BasePwMaker")
 
 
 def pw_job(method: Callable[..., Any]) -> Any:
@@ -63,27 +64,39 @@ class BasePwMaker(Maker):
     run_pw_kwargs: dict[str, Any] = field(default_factory=dict)
 
     @pw_job
-    def make(self, structure: Structure, prev_dir: str | Path | None = None) -> PwTaskDoc:
-        """Run pw.x in the job's directory and return its task document."""
+    def make(
+        self,
+        structure: Structure,
+        prev_dir: str | Path | None = None,
+        is_metal: bool | None = None,
+    ) -> PwTaskDoc:
+        """Run pw.x in the job's directory and return its task document.
+
+        ``is_metal`` (from an earlier run of the flow) picks a metal's or an insulator's
+        needs when the input generator serves a property (``for_property``).
+        """
+        maker = self
+        if is_metal is not None and self.input_set_generator.for_property is not None:
+            maker = serving(self, self.input_set_generator.for_property, is_metal)
         directory = Path.cwd()
-        if self.copy_previous:
+        if maker.copy_previous:
             if prev_dir is None:
-                raise CalculationFailedError(f"{self.name} needs prev_dir: the SCF it continues")
+                raise CalculationFailedError(f"{maker.name} needs prev_dir: the SCF it continues")
             copy_previous_outputs(prev_dir, directory)
         # A requeued job keeps the input its walltime handler prepared for a restart.
-        pw_input = input_for_run(directory, self.get_input(structure))
-        summary = run_pw(directory, **self.run_pw_kwargs)
-        extra = self.post_process(directory, pw_input)
+        pw_input = input_for_run(directory, maker.get_input(structure))
+        summary = run_pw(directory, **maker.run_pw_kwargs)
+        extra = maker.post_process(directory, pw_input)
         doc = PwTaskDoc.from_directory(
             directory,
-            task_label=self.name,
+            task_label=maker.name,
             blas=summary["blas"],
             **extra,
         )
-        if not self.keep_wavefunctions:
+        if not maker.keep_wavefunctions:
             remove_wavefunctions(directory)
         if doc.state != "successful":
-            raise CalculationFailedError(f"{self.name} in {directory} did not finish successfully")
+            raise CalculationFailedError(f"{maker.name} in {directory} did not finish successfully")
         return doc
 
     def get_input(self, structure: Structure) -> PwInput:
@@ -149,7 +162,16 @@ class NscfMaker(BasePwMaker):
         return dos_fields(directory, pw_input)
 
 
-def with_mesh_of(maker: BasePwMaker, structure: Structure) -> BasePwMaker:
+def serving(maker: M, property_name: str, is_metal: bool | None = None) -> M:
+    """A copy of ``maker`` whose inputs are raised to what ``property_name`` needs.
+
+    See :mod:`htflow.qe.sets.sampling`; ``is_metal`` None applies a metal's needs.
+    """
+    generator = replace(maker.input_set_generator, for_property=property_name, is_metal=is_metal)
+    return replace(maker, input_set_generator=generator)
+
+
+def with_mesh_of(maker: M, structure: Structure) -> M:
     """A copy of ``maker`` whose k-point mesh is fixed to the one it picks for ``structure``."""
     mesh = maker.get_input(structure).kpoints.mesh
     generator = replace(maker.input_set_generator, kpoints_mesh=mesh)
@@ -157,6 +179,14 @@ def with_mesh_of(maker: BasePwMaker, structure: Structure) -> BasePwMaker:
 
 
 @job(name="fix k-point mesh")
-def fix_kpoints_mesh(maker: BasePwMaker, structure: Structure) -> BasePwMaker:
-    """Job form of :func:`with_mesh_of`, for a structure that a previous job produces."""
+def fix_kpoints_mesh(
+    maker: BasePwMaker, structure: Structure, is_metal: bool | None = None
+) -> BasePwMaker:
+    """Job form of :func:`with_mesh_of`, for a structure that a previous job produces.
+
+    With ``is_metal`` (from that job), a maker serving a property gets that class's needs.
+    """
+    prop = maker.input_set_generator.for_property
+    if prop is not None:
+        maker = serving(maker, prop, is_metal)
     return with_mesh_of(maker, structure)

@@ -75,6 +75,41 @@ QE_WORKFLOWS: dict[str, Callable[[Structure, GeneratorFactory], Flow]] = {
 }
 
 
+# The properties each workflow serves, with the calculation that serves them: what
+# ``strict`` campaigns check before submitting (htflow.qe.sets.sampling).
+WORKFLOW_NEEDS: dict[str, tuple[tuple[str, str], ...]] = {
+    "relax_static_dos": (("scf", "energy"), ("nscf", "dos")),
+    "band_structure": (("scf", "energy"), ("nscf", "dos")),
+    "eos": (("scf", "eos"),),
+    "elastic": (("vc-relax", "elastic"), ("relax", "elastic")),
+}
+
+
+def check_protocol_meets_needs(
+    structure: Structure, workflow: str, protocol: str, pseudo_family: str | None = None
+) -> None:
+    """Refuse a protocol below what the workflow's properties need for ``structure``.
+
+    The metal's needs apply, since whether ``structure`` is a metal is not known before it
+    runs.
+
+    Raises
+    ------
+    InputError
+        One line naming the property, the setting it needs and what the protocol gives.
+    """
+    from htflow.qe.sets import PwInputGenerator
+
+    for calculation, prop in WORKFLOW_NEEDS.get(workflow, ()):
+        PwInputGenerator(
+            calculation=calculation,  # type: ignore[arg-type]
+            protocol=protocol,
+            pseudo_family=pseudo_family,
+            for_property=prop,
+            strict=True,
+        ).get_input(structure)
+
+
 def qe_workflow_flow(
     structure: Structure,
     workflow: str,
