@@ -3,9 +3,9 @@
 The enum below is the shared contract between detection (this module) and correction
 (``handlers``). Detection reads ``pw.out`` once, line by line, so a 100 MB output costs one
 pass; ``CRASH``, ``pw.err``, ``pw.exitcode``, the input (``pw_input.json`` or ``pw.in``)
-and, for band occupations only, the XML. Missing, truncated or binary files never raise.
-A scan is remembered under a digest of those files, so handlers asking in turn about an
-unchanged directory cost one hash each, not one scan.
+and, for band occupations only, the XML (:mod:`htflow.qe.occupation_checks`). Missing,
+truncated or binary files never raise. A scan is remembered under a digest of those files,
+so handlers asking in turn about an unchanged directory cost one hash each, not one scan.
 The message strings and criteria follow aiida-quantumespresso's pw.x parser; the
 fixtures in ``tests/data/qe_errors`` record what Debian pw.x 6.7 really prints.
 """
@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import xml.etree.ElementTree as ET
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -37,6 +36,7 @@ class PwError(StrEnum):
     VC_RELAX_FFT_CONTRACTION = "vc_relax_fft_contraction"
     INSUFFICIENT_BANDS = "insufficient_bands"
     FINAL_SCF_MISMATCH = "final_scf_mismatch"
+    SMEARING_IN_GAP = "smearing_in_gap"
     KILLED = "killed"
     MISSING_PSEUDO = "missing_pseudo"
     BAD_NAMELIST = "bad_namelist"
@@ -96,10 +96,9 @@ _INTERESTING = re.compile(
 _KILL_SIGNALS = {1, 2, 6, 9, 15, 24}
 _NAMELISTS = ("control", "system", "electrons", "ions", "cell")
 
-# Thresholds: pw.x defaults, in pw.x units (Ry/bohr, kbar); electrons in the top band.
+# Thresholds: pw.x defaults, in pw.x units (Ry/bohr, kbar).
 DEFAULT_FORC_CONV_THR = 1.0e-3
 DEFAULT_PRESS_CONV_THR = 0.5
-BAND_OCCUPATION_THRESHOLD = 0.005
 
 
 @dataclass
@@ -255,13 +254,8 @@ def _scan_files(directory: Path, inputs: dict[str, dict[str, Any]]) -> _Scan:
 
     if calculation in ("relax", "vc-relax") and state.job_done:
         _check_ionic(scan, state, inputs, calculation)
-    if (
-        state.job_done
-        and not (scan.errors - {PwError.FINAL_SCF_MISMATCH})
-        and _top_band_occupied(_xml_path(directory, control))
-    ):
-        scan.errors.add(PwError.INSUFFICIENT_BANDS)
-        scan.messages.append("highest band occupied (XML occupations)")
+    if state.job_done and not (scan.errors - {PwError.FINAL_SCF_MISMATCH}):
+        _check_occupations(scan, _xml_path(directory, control), calculation)
 
     if not state.job_done and not crash_exists and not scan.errors:
         _classify_abort(scan, state, directory, exit_code)
@@ -376,31 +370,18 @@ def _classify_abort(
     scan.messages.append(f"pw.x exited with code {exit_code} without JOB DONE or CRASH")
 
 
-def _top_band_occupied(xml: Path) -> bool:
-    """True when the highest band holds more than BAND_OCCUPATION_THRESHOLD electrons.
+def _check_occupations(scan: _Scan, xml: Path, calculation: str) -> None:
+    """Too few bands, else smearing artefacts of a gapped system (from the XML)."""
+    # numpy and the XML reader load for a finished run only, not with this module
+    from htflow.qe.occupation_checks import smearing_artefact, top_band_occupied
 
-    Only for smearing or tetrahedra: with fixed occupations a full top band is normal. The
-    XML gives occupations per state (0..1, or above 1 with m-v smearing); without spin
-    polarization each state holds two electrons, as in aiida-quantumespresso's check.
-    """
-    if not xml.is_file():
-        return False
-    degeneracy = 2.0
-    try:
-        for _, element in ET.iterparse(xml, events=("end",)):
-            if element.tag in ("lsda", "noncolin") and (element.text or "").strip() == "true":
-                degeneracy = 1.0
-            elif element.tag == "occupations_kind" and (element.text or "").strip() == "fixed":
-                return False
-            elif element.tag == "ks_energies":
-                occupations = element.find("occupations")
-                values = (occupations.text or "").split() if occupations is not None else []
-                if values and _to_float(values[-1]) * degeneracy > BAND_OCCUPATION_THRESHOLD:
-                    return True
-                element.clear()
-    except (ET.ParseError, OSError, ValueError):
-        return False
-    return False
+    if top_band_occupied(xml):
+        scan.errors.add(PwError.INSUFFICIENT_BANDS)
+        scan.messages.append("highest band occupied (XML occupations)")
+    elif calculation in ("scf", "relax", "vc-relax") and (artefact := smearing_artefact(xml)):
+        # nscf and bands runs take their occupations from the scf they follow
+        scan.errors.add(PwError.SMEARING_IN_GAP)
+        scan.messages.append(artefact)
 
 
 def _xml_path(directory: Path, control: dict[str, Any]) -> Path:

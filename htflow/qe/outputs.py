@@ -206,10 +206,14 @@ def _output(
         # nscf/bands runs keep the SCF's energy in neither file; XML zeros are not results.
         energy, scf, stress, forces = None, (None, None), None, None
     edges = _edges(x, s)
+    minus_ts = _first(x.smearing_energy, s.smearing_energy)
+    if calculation in NON_SCF_CALCULATIONS:
+        minus_ts = None
     return PwOutput(
         energy=energy,
         energy_per_atom=energy / len(structure) if energy is not None and structure else None,
-        **_smearing_energies(energy, _first(x.smearing_energy, s.smearing_energy)),
+        **_smearing_energies(energy, minus_ts),
+        smearing_contribution=minus_ts,
         ionic_step_energies=s.energies,
         forces=forces.tolist() if forces is not None else None,
         stress=stress.tolist() if stress is not None else None,

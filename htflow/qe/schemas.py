@@ -63,6 +63,11 @@ class PwOutput(BaseModel):
         description="Zero-smearing estimate (F + E) / 2 = F + TS/2 with smearing, else None "
         "(eV); the analogue of VASP's 'energy(sigma->0)'.",
     )
+    smearing_contribution: float | None = Field(
+        None,
+        description="-TS of the last SCF, pw.x's 'smearing contrib. (-TS)' (eV); None "
+        "without smearing. 0 for a gapped system whose Fermi level sits inside the gap.",
+    )
     ionic_step_energies: list[float] = Field(
         default_factory=list,
         description="The '!' total energy of every completed SCF, in order (eV).",

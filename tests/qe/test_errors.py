@@ -27,6 +27,9 @@ EXPECTED: dict[str, set[PwError]] = {
     "vc_relax_fft_contraction": {PwError.VC_RELAX_FFT_CONTRACTION},
     "final_scf_mismatch": {PwError.FINAL_SCF_MISMATCH},
     "insufficient_bands": {PwError.INSUFFICIENT_BANDS},
+    "smearing_in_gap": {PwError.SMEARING_IN_GAP},
+    "smearing_in_gap_relax": {PwError.SMEARING_IN_GAP},
+    "smearing_mid_gap": set(),
     "diagonalization_s_matrix": {PwError.DIAGONALIZATION},
     "diagonalization_silent_abort": {PwError.DIAGONALIZATION},
     "diagonalization_cholesky": {PwError.DIAGONALIZATION},
@@ -165,6 +168,23 @@ def test_final_scf_within_a_looser_pressure_threshold_is_success(tmp_path: Path)
 def test_fixed_occupations_top_band_is_not_insufficient() -> None:
     # Si with fixed occupations fills its top band completely: that is normal.
     assert PwError.INSUFFICIENT_BANDS not in detect_errors(DATA / "scf_success")
+
+
+@pytest.mark.parametrize("case", ["smearing_in_gap", "smearing_in_gap_relax"])
+def test_smearing_in_gap_reports_fermi_level_edges_and_minus_ts(case: str) -> None:
+    # pw.out: "the Fermi energy is 9.1058 ev", "smearing contrib. (-TS) = 0.00581565 Ry"
+    (message,) = summarize_errors(DATA / case)
+    assert "E_F 9.1058 eV vs VBM 9.1778 / CBM 13.3360 eV" in message
+    assert "-TS 2.91e-03 Ry/atom" in message
+    assert explain(DATA / case).startswith("pw.x run failed (smearing_in_gap): gapped system")
+
+
+def test_smearing_is_not_checked_when_the_run_failed_otherwise(tmp_path: Path) -> None:
+    # An scf stopped on max_seconds leaves no verdict on its Fermi level.
+    run = _copy("smearing_in_gap", tmp_path)
+    out = run / "pw.out"
+    out.write_text(out.read_text().replace("JOB DONE.", "Maximum CPU time exceeded\n JOB DONE."))
+    assert detect_errors(run) == {PwError.WALLTIME}
 
 
 def test_relax_without_convergence_message_is_ionic_not_converged(tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ from htflow.qe.handlers import (
     KilledHandler,
     PwErrorHandler,
     ScfConvergenceHandler,
+    SmearingHandler,
     WalltimeHandler,
     apply_actions,
     default_pw_handlers,
@@ -84,7 +85,7 @@ def test_default_handlers_are_fresh_and_fatal_first() -> None:
     assert all(h.raise_on_max for h in first)  # out of corrections must fail, not pass
 
 
-@pytest.mark.parametrize("case", ["scf_success", "relax_success"])
+@pytest.mark.parametrize("case", ["scf_success", "relax_success", "smearing_mid_gap"])
 def test_successful_runs_trigger_nothing(tmp_path: Path, case: str) -> None:
     directory = run_dir(tmp_path, case)
     assert [type(h).__name__ for h in default_pw_handlers() if h.check(directory)] == []
@@ -110,6 +111,8 @@ def test_successful_runs_trigger_nothing(tmp_path: Path, case: str) -> None:
         ("vc_relax_fft_contraction", "CellFactorHandler"),
         ("final_scf_mismatch", "FinalScfHandler"),
         ("insufficient_bands", "InsufficientBandsHandler"),
+        ("smearing_in_gap", "SmearingHandler"),
+        ("smearing_in_gap_relax", "SmearingHandler"),
         ("missing_pseudo", "FatalErrorHandler"),
         ("bad_namelist", "FatalErrorHandler"),
         ("unknown_crash_too_few_bands", "FatalErrorHandler"),
@@ -550,6 +553,94 @@ def test_final_scf_mismatch_relaxes_again_from_the_final_structure(tmp_path: Pat
     after = pw(directory)
     assert after.control["calculation"] == "vc-relax"
     assert rounded(after.lattice) == rounded(fcc(a))
+
+
+# --------------------------------------------------------------------------- smearing
+
+SMEARING_REASON = (
+    "gapped system with a smearing artefact (-TS != 0 or E_F outside the gap, correction {}): "
+    "{}, restart {}"
+)
+
+
+def test_smearing_in_gap_goes_to_fixed_occupations_then_gaussian(tmp_path: Path) -> None:
+    directory = run_dir(tmp_path, "smearing_in_gap")
+    handler = SmearingHandler()
+    assert handler.check(directory)
+    how = "from scratch (no charge density on disk)"  # the fixture keeps no density
+    assert handler.correct(directory) == {
+        "errors": ["smearing_in_gap"],
+        "actions": [
+            {
+                "action": "update_input",
+                # nbnd: pw.out's "number of Kohn-Sham states= 12", so the gap stays known
+                "changes": {
+                    "system": {
+                        "occupations": "fixed",
+                        "smearing": None,
+                        "degauss": None,
+                        "nbnd": 12,
+                    }
+                },
+                "reason": SMEARING_REASON.format(1, "fixed occupations", how),
+            }
+        ],
+    }
+    system = pw(directory).system
+    assert system["occupations"] == "fixed" and system["nbnd"] == 12
+    assert "smearing" not in system and "degauss" not in system
+    text = (directory / "pw.in").read_text()
+    assert "occupations = 'fixed'" in text and "degauss" not in text
+    # asked again about the same output: Gaussian occupations, the other monotonic route
+    assert handler.correct(directory)["actions"] == [
+        {
+            "action": "update_input",
+            "changes": {
+                "system": {"occupations": "smearing", "smearing": "gaussian", "degauss": 0.005}
+            },
+            "reason": SMEARING_REASON.format(2, "gaussian smearing of 0.005 Ry", how),
+        }
+    ]
+    assert "smearing = 'gaussian'" in (directory / "pw.in").read_text()
+    assert handler.correct(directory) == {"errors": ["smearing_in_gap"], "actions": []}
+
+
+def test_smearing_in_gap_spin_polarized_goes_gaussian_first(tmp_path: Path) -> None:
+    directory = run_dir(tmp_path, "smearing_in_gap")
+    pw(directory).updated(system={"nspin": 2, "starting_magnetization(1)": 0.0}).write(directory)
+    handler = SmearingHandler()
+    assert handler.correct(directory)["actions"] == [
+        {
+            "action": "update_input",
+            "changes": {"system": {"smearing": "gaussian", "degauss": 0.005}},
+            "reason": SMEARING_REASON.format(
+                1, "gaussian smearing of 0.005 Ry", "from scratch (no charge density on disk)"
+            ),
+        }
+    ]
+    # 'fixed' with nspin=2 needs tot_magnetization = N_up - N_down from the occupations;
+    # this recorded run is not spin-polarized, so there is no moment to fix: give up.
+    assert handler.correct(directory)["actions"] == []
+    assert pw(directory).system["smearing"] == "gaussian"
+
+
+def test_smearing_in_gap_relax_restarts_from_the_final_structure(tmp_path: Path) -> None:
+    directory = run_dir(tmp_path, "smearing_in_gap_relax")
+    before = pw(directory)
+    result = SmearingHandler().correct(directory)
+    # rocksalt sites feel no force: the final structure is the input's, no set_structure
+    assert result["actions"] == [
+        {
+            "action": "update_input",
+            "changes": {
+                "system": {"occupations": "fixed", "smearing": None, "degauss": None, "nbnd": 12}
+            },
+            "reason": SMEARING_REASON.format(1, "fixed occupations", "from the last structure"),
+        }
+    ]
+    after = pw(directory)
+    assert after.control["calculation"] == "relax"
+    assert after.lattice == before.lattice
 
 
 # ------------------------------------------------------------------------- bookkeeping

@@ -201,3 +201,82 @@ def test_walltime_with_no_time_left_stops_and_the_next_allocation_continues(
     assert (tmp_path / "custodian.1.json").is_file()
     assert "Maximum CPU time exceeded" in (tmp_path / "pw.1.out").read_text()
     assert [c["errors"][0] for c in parse_custodian(tmp_path)] == ["walltime"]
+
+
+MG = Species(symbol="Mg", mass=24.305, filename="Mg.UPF")
+OX = Species(symbol="O", mass=15.999, filename="O.UPF")
+
+
+def mgo_in_gap(**system: Any) -> PwInput:
+    """The input of the smearing_in_gap fixture: MgO whose cold-smeared E_F stops at the VBM."""
+    h = 4.21 / 2
+    structure = Structure(
+        Lattice([[0, h, h], [h, 0, h], [h, h, 0]]), ["Mg", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    )
+    settings = {"ecutwfc": 30.0, "occupations": "smearing", "smearing": "mv", "degauss": 0.03}
+    return pw_input(
+        structure, [MG, OX], mesh=4, system={**settings, **system}, electrons={"conv_thr": 1e-8}
+    )
+
+
+def test_smearing_in_gap_reruns_with_fixed_occupations(tmp_path: Path) -> None:
+    # ~3 s per run: the cold-smeared E_F stops 0.072 eV below the VBM (-TS 0.0058 Ry), the
+    # handler switches to fixed occupations from that density, and the energy drops to the
+    # one of the mid-gap root (smearing_mid_gap: -139.96442036 Ry).
+    from htflow.qe.errors import detect_errors
+    from htflow.qe.outputs import parse_pw_output
+    from htflow.qe.units import RY_TO_EV
+
+    mgo_in_gap().write(tmp_path)
+    run_pw(tmp_path)
+    out = assert_converged(tmp_path)
+    assert "highest occupied, lowest unoccupied level" in out
+    assert "smearing contrib." in (tmp_path / "pw.1.out").read_text()
+    (correction,) = corrections(tmp_path)
+    assert correction["handler"] == "SmearingHandler"
+    assert correction["errors"] == ["smearing_in_gap"]
+    assert correction["actions"] == [
+        {
+            "action": "update_input",
+            "changes": {
+                "system": {"occupations": "fixed", "smearing": None, "degauss": None, "nbnd": 12},
+                "electrons": {"startingpot": "file"},
+            },
+            "reason": "gapped system with a smearing artefact (-TS != 0 or E_F outside the gap, "
+            "correction 1): fixed occupations, restart from the last charge density",
+        }
+    ]
+    final = PwInput.from_directory(tmp_path).system
+    assert final["occupations"] == "fixed" and "degauss" not in final
+    result = parse_pw_output(tmp_path)
+    assert result.smearing_contribution is None
+    assert result.homo is not None and result.lumo is not None and result.efermi is not None
+    assert result.homo <= result.efermi < result.lumo  # fixed: pw.x reports the HOMO
+    assert result.lumo - result.homo == pytest.approx(4.158, abs=0.01)
+    assert result.energy is not None
+    assert result.energy / RY_TO_EV == pytest.approx(-139.96442036, abs=2e-6)
+    assert detect_errors(tmp_path) == set()
+
+
+def test_smearing_in_gap_spin_polarized_reruns_with_gaussian_smearing(tmp_path: Path) -> None:
+    # nspin=2 cannot take 'fixed' without tot_magnetization: Gaussian occupations are
+    # monotonic, so their one Fermi level lies in the gap and -TS vanishes.
+    from htflow.qe.errors import detect_errors
+    from htflow.qe.occupation_checks import counted_magnetization
+    from htflow.qe.outputs import parse_pw_output
+
+    mgo_in_gap(nspin=2, **{"starting_magnetization(1)": 0.2}).write(tmp_path)
+    run_pw(tmp_path)
+    assert_converged(tmp_path)
+    (correction,) = corrections(tmp_path)
+    assert (correction["handler"], correction["errors"]) == ("SmearingHandler", ["smearing_in_gap"])
+    assert correction["actions"][0]["changes"] == {
+        "system": {"smearing": "gaussian", "degauss": 0.005},
+        "electrons": {"startingpot": "file"},
+    }
+    result = parse_pw_output(tmp_path)
+    assert result.smearing_contribution == pytest.approx(0.0, abs=1e-6)
+    assert result.homo is not None and result.lumo is not None and result.efermi is not None
+    assert result.homo < result.efermi < result.lumo
+    assert counted_magnetization(tmp_path / "out" / "pwscf.xml") == 0
+    assert detect_errors(tmp_path) == set()

@@ -17,6 +17,7 @@ CellFactorHandler           vc_relax_fft_contraction
 BfgsHandler                 bfgs_history_failure
 IonicConvergenceHandler     ionic_not_converged
 FinalScfHandler             final_scf_mismatch
+SmearingHandler             smearing_in_gap
 ==========================  ==============================================================
 """
 
@@ -35,6 +36,7 @@ from htflow.qe.handlers.ionic import (
     FinalScfHandler,
     IonicConvergenceHandler,
 )
+from htflow.qe.handlers.smearing import SmearingHandler
 
 
 def default_pw_handlers() -> list[PwErrorHandler]:
@@ -54,6 +56,7 @@ def default_pw_handlers() -> list[PwErrorHandler]:
         BfgsHandler(),
         IonicConvergenceHandler(),
         FinalScfHandler(),
+        SmearingHandler(),
     ]
 
 
@@ -69,6 +72,7 @@ __all__ = [
     "KilledHandler",
     "PwErrorHandler",
     "ScfConvergenceHandler",
+    "SmearingHandler",
     "WalltimeHandler",
     "apply_actions",
     "default_pw_handlers",

@@ -47,6 +47,8 @@ PRIORITY: tuple[PwError, ...] = (
     PwError.BFGS_HISTORY_FAILURE,
     PwError.IONIC_NOT_CONVERGED,
     PwError.FINAL_SCF_MISMATCH,
+    # Detected only after an otherwise successful run: the geometry must be settled first.
+    PwError.SMEARING_IN_GAP,
 )
 
 IONIC_CALCULATIONS = frozenset({"relax", "vc-relax", "md", "vc-md"})
@@ -267,6 +269,23 @@ def from_charge_density(directory: str | Path, pw_input: PwInput, wavefunctions:
         "control": {"restart_mode": None},
         "electrons": {"startingpot": "file", "startingwfc": wfc},
     }
+
+
+def electronic_restart(
+    directory: str | Path, pw_input: PwInput, wavefunctions: bool
+) -> tuple[list[Action], Changes, str]:
+    """How to restart after an electronic failure: structure actions, changes, description.
+
+    An scf continues from its last charge density when pw.x left one. A relaxation
+    restarts from scratch at the last structure: the density on disk belongs to an
+    earlier geometry (or cell, whose FFT grid may differ).
+    """
+    if calculation(pw_input) in IONIC_CALCULATIONS:
+        return last_structure_actions(directory, pw_input), FROM_SCRATCH, "from the last structure"
+    if calculation(pw_input) == "scf" and charge_density_available(directory, pw_input):
+        changes = from_charge_density(directory, pw_input, wavefunctions)
+        return [], changes, "from the last charge density"
+    return [], FROM_SCRATCH, "from scratch (no charge density on disk)"
 
 
 def last_structure_actions(directory: str | Path, pw_input: PwInput) -> list[Action]:

@@ -13,8 +13,7 @@ from htflow.qe.handlers.base import (
     Changes,
     PwErrorHandler,
     calculation,
-    charge_density_available,
-    from_charge_density,
+    electronic_restart,
     last_structure_actions,
     merge,
     number_of_bands,
@@ -25,23 +24,6 @@ from htflow.qe.pwinput import PwInput
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-
-def _restart(
-    directory: str | Path, pw_input: PwInput, wavefunctions: bool
-) -> tuple[list[Action], Changes, str]:
-    """How to restart after an electronic failure: structure actions, changes, description.
-
-    An scf continues from its last charge density when pw.x left one. A relaxation
-    restarts from scratch at the last structure: the density on disk belongs to an
-    earlier geometry (or cell, whose FFT grid may differ).
-    """
-    if calculation(pw_input) in IONIC_CALCULATIONS:
-        return last_structure_actions(directory, pw_input), FROM_SCRATCH, "from the last structure"
-    if calculation(pw_input) == "scf" and charge_density_available(directory, pw_input):
-        changes = from_charge_density(directory, pw_input, wavefunctions)
-        return [], changes, "from the last charge density"
-    return [], FROM_SCRATCH, "from scratch (no charge density on disk)"
 
 
 class ScfConvergenceHandler(PwErrorHandler):
@@ -88,7 +70,7 @@ class ScfConvergenceHandler(PwErrorHandler):
         electronic = update_action(pw_input, {"electrons": changes}, "")
         if electronic is None:
             return self.corrected(directory, [])  # mixing at its floor, everything tried
-        structure, restart, how = _restart(directory, pw_input, wavefunctions=True)
+        structure, restart, how = electronic_restart(directory, pw_input, wavefunctions=True)
         update = update_action(
             pw_input,
             merge(restart, {"electrons": changes}),
@@ -166,7 +148,7 @@ class InsufficientBandsHandler(PwErrorHandler):
         if nbnd is None:
             return self.corrected(directory, [])
         new = nbnd + max(int(nbnd * self.nbnd_factor), self.nbnd_minimum)
-        structure, restart, how = _restart(directory, pw_input, wavefunctions=False)
+        structure, restart, how = electronic_restart(directory, pw_input, wavefunctions=False)
         update = update_action(
             pw_input,
             merge(restart, {"system": {"nbnd": new}}),

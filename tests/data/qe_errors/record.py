@@ -47,6 +47,8 @@ UNBUFFERED = {"GFORTRAN_UNBUFFERED_PRECONNECTED": "y"}
 
 SI = Species(symbol="Si", mass=28.085, filename="Si.UPF")
 AL = Species(symbol="Al", mass=26.982, filename="Al.UPF")
+MG = Species(symbol="Mg", mass=24.305, filename="Mg.UPF")
+OX = Species(symbol="O", mass=15.999, filename="O.UPF")
 
 
 def _fcc(a: float, symbol: str, frac: list[list[float]]) -> Structure:
@@ -56,6 +58,14 @@ def _fcc(a: float, symbol: str, frac: list[list[float]]) -> Structure:
 
 def _si(a: float = 5.43, second: tuple[float, float, float] = (0.25, 0.25, 0.25)) -> Structure:
     return _fcc(a, "Si", [[0.0, 0.0, 0.0], list(second)])
+
+
+def _mgo(a: float = 4.21) -> Structure:
+    """Rocksalt MgO, Mg at the origin and O at the body centre of the primitive cell."""
+    h = a / 2
+    return Structure(
+        Lattice([[0, h, h], [h, 0, h], [h, h, 0]]), ["Mg", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    )
 
 
 def _input(structure: Structure, species: list[Species], **namelists: Any) -> PwInput:
@@ -189,6 +199,56 @@ def cases() -> list[Case]:
                 kpoints=KPoints(mesh=(6, 6, 6)),
             ),
             "Al (11 valence electrons in this ONCV pseudo) with smearing and nbnd=6",
+        ),
+        Case(
+            "smearing_in_gap",
+            _input(
+                _mgo(),
+                [MG, OX],
+                system={
+                    "ecutwfc": 30.0,
+                    "occupations": "smearing",
+                    "smearing": "mv",
+                    "degauss": 0.03,
+                },
+                electrons={"conv_thr": 1e-8},
+            ),
+            "MgO (a=4.21 Å, 30 Ry, 4×4×4) with cold smearing 0.03 Ry: pw.x's Fermi level stops "
+            "0.072 eV below the valence-band top of this 4.16 eV-gap insulator, -TS = "
+            "0.0058 Ry/cell and the energy is 0.0017 Ry/cell above the fixed-occupation one",
+        ),
+        Case(
+            "smearing_in_gap_relax",
+            _input(
+                _mgo(),
+                [MG, OX],
+                control={"calculation": "relax"},
+                system={
+                    "ecutwfc": 30.0,
+                    "occupations": "smearing",
+                    "smearing": "mv",
+                    "degauss": 0.03,
+                },
+                electrons={"conv_thr": 1e-8},
+            ),
+            "smearing_in_gap as a relax: no force on the rocksalt sites, bfgs converges in 0 "
+            "steps, and the same Fermi level and -TS end the run",
+        ),
+        Case(
+            "smearing_mid_gap",
+            _input(
+                _mgo(),
+                [MG, OX],
+                system={
+                    "ecutwfc": 30.0,
+                    "occupations": "smearing",
+                    "smearing": "mv",
+                    "degauss": 0.02,
+                },
+                electrons={"conv_thr": 1e-8},
+            ),
+            "the same MgO with cold smearing 0.02 Ry: E_F mid-gap, -TS = 0 and the energy equals "
+            "the fixed-occupation one (a smeared insulator that is fine)",
         ),
         Case(
             "diagonalization_s_matrix",
@@ -428,6 +488,9 @@ def write_readme() -> None:
         "structure.' (not 'A final scf ...').",
         "- for a missing pseudopotential pw.x names its fallback `/usr/share/espresso/pseudo/`, "
         "not pseudo_dir.",
+        "- cold (m-v) occupations are not monotonic in the Fermi level: for the same MgO, pw.x's "
+        "bisection stopped at a root at the valence-band edge with degauss 0.03 Ry "
+        "(`smearing_in_gap`) and in the gap with 0.02 Ry (`smearing_mid_gap`).",
         "",
     ]
     (HERE / "README.md").write_text("\n".join(lines))
