@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pymatgen.core import Structure
 
+from htflow.builders.quality import material_quality
 from htflow.db.materials import DosRef, DosSummary, MaterialDoc, Provenance
+from htflow.quality.levels import Calculation
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -117,6 +119,7 @@ def assemble_material(
     identity: CalcIdentity,
     tasks: list[dict[str, Any]],
     load_dos: Callable[[dict[str, Any]], CompleteDos | Dos | None],
+    members: dict[str, list[dict[str, Any]]] | None = None,
 ) -> MaterialDoc | None:
     """Build the materials document from its job documents; None when none gives an energy.
 
@@ -130,6 +133,9 @@ def assemble_material(
         Job documents (``uuid``, ``index``, ``completed_at``, ``output``) of the material.
     load_dos
         Loads the DOS of a dos job document (from the data store).
+    members
+        ``uuid:index`` of an elastic or EOS job document → the job documents of its strained
+        cells or volume points, for the quality checks (missing: those checks are skipped).
     """
     by_role: dict[str, list[dict[str, Any]]] = {}
     for t in tasks:
@@ -175,10 +181,12 @@ def assemble_material(
         "energy_per_atom": float(out["output"]["energy_per_atom"]),
     }
     electronic = electronic_summary(out)
+    gap_source = energy
     dos_task = latest(by_role.get("dos", []))
     if dos_task is not None:
         # the DOS run's denser grid gives the better gap and Fermi level
         electronic = electronic_summary(dos_task["output"])
+        gap_source = dos_task
         dos = load_dos(dos_task)
         ref = dos_task["output"]["dos"]
         fields["dos_ref"] = DosRef(
@@ -209,7 +217,19 @@ def assemble_material(
         fields["eos_b0"] = eos["output"]["b0"]
         fields["eos_b1"] = eos["output"]["b1"]
 
-    fields["provenance"] = _provenance(tasks, energy, dos_task, elastic, eos)
+    provenance = _provenance(tasks, energy, dos_task, elastic, eos)
+    fields["provenance"] = provenance
+    checks = material_quality(
+        Calculation(identity.code, identity.protocol, provenance.pseudo_md5),
+        energy,
+        gap_source if fields["band_gap"] is not None or fields["is_metal"] is not None else None,
+        dos=dos_task,
+        elastic=elastic,
+        eos=eos,
+        members=members,
+    )
+    fields["checks"] = checks
+    fields["quality"] = {name: q.level for name, q in checks.items()}
     return MaterialDoc(**fields)
 
 

@@ -10,6 +10,11 @@ written only when it changed; a second run over the same tasks writes nothing.
 
 A task that adds to a material (DOS, elastic tensor, EOS) but matches none yet stays
 unprocessed and is tried again on the next run.
+
+Each property also gets its quality (:mod:`htflow.builders.quality`): the elastic tensor's
+and the EOS's checks read the task documents of their strained cells and volume points, the
+formation energy's reads the references' energy quality. When the materials schema changes
+(``SCHEMA_VERSION``), the next run re-assembles every material once from its tasks.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from htflow.builders.assemble import (
     task_structure,
 )
 from htflow.builders.identity import CalcIdentity, task_identity
+from htflow.builders.quality import FORMATION, formation_quality_fields
 from htflow.builders.references import missing_references
 from htflow.builders.thermo import thermo_fields
 from htflow.db.backends import DATA_STORE_NAME, DOCS_COLLECTION
@@ -54,7 +60,25 @@ LIGHT = [
     "protocol",
     "pseudo_family",
     *THERMO_FIELDS,
+    "quality",
+    "checks.energy",
+    f"checks.{FORMATION}",
+    "provenance.pseudo_md5",
 ]
+# What the quality checks read from the strained cells and volume points.
+MEMBER_FIELDS = [
+    "uuid",
+    "index",
+    "output.@class",
+    "output.calculation",
+    "output.task_type",
+    "output.nsites",
+    "output.input",
+    "output.output",
+]
+# Bump when assemble_material's output changes: the next run re-assembles every material.
+SCHEMA_VERSION = 2
+SCHEMA_MARK = "_materials_schema"
 
 
 @dataclass
@@ -110,6 +134,9 @@ class _Builder:
         self.affected: dict[str, tuple[CalcIdentity, set[str]]] = {}
 
     def run(self) -> BuildReport:
+        schema = self.done.find_one({"_id": SCHEMA_MARK}) or {}
+        if schema.get("version") != SCHEMA_VERSION:
+            self._reassemble_all()
         done = {d["_id"] for d in self.done.find({}, {"_id": 1})}
         keys = [
             k
@@ -135,8 +162,18 @@ class _Builder:
         self._write_materials()
         for mark in marks:
             self.done.replace_one({"_id": mark["_id"]}, mark, upsert=True)
+        if schema.get("version") != SCHEMA_VERSION:
+            mark = {"_id": SCHEMA_MARK, "version": SCHEMA_VERSION}
+            self.done.replace_one({"_id": SCHEMA_MARK}, mark, upsert=True)
         self.report.processed = len(marks)
         return self.report
+
+    def _reassemble_all(self) -> None:
+        """Every material, built by an older schema, is re-assembled from its tasks."""
+        fields = {"material_id": 1, "code": 1, "protocol": 1, "pseudo_family": 1, "_id": 0}
+        for m in self.materials.find({}, fields):
+            identity = CalcIdentity(m["code"], m["protocol"], m["pseudo_family"])
+            self.affected.setdefault(m["material_id"], (identity, set()))
 
     # ---- loading
     def _load(self, ids: list[str]) -> list[dict[str, Any]]:
@@ -150,6 +187,29 @@ class _Builder:
                     docs.append(doc)
         order = {i: n for n, i in enumerate(ids)}
         return sorted(docs, key=lambda d: order[task_id(d)])
+
+    def _members(self, tasks: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+        """The strained cells of each elastic tensor and the volume points of each EOS."""
+        projection = {f: 1 for f in MEMBER_FIELDS} | {"_id": 0}
+        out: dict[str, list[dict[str, Any]]] = {}
+        for t in tasks:
+            role = task_role(t)
+            if role == "elastic":
+                uuids = sorted(set((t["output"].get("fitting_data") or {}).get("uuids") or []))
+                found = self.outputs.find({"uuid": {"$in": uuids}}, projection)
+            elif role == "eos":
+                dirs = sorted(t["output"].get("dir_names") or [])
+                found = self.outputs.find({"output.dir_name": {"$in": dirs}}, projection)
+            else:
+                continue
+            last: dict[str, dict[str, Any]] = {}
+            for doc in found:  # the last index of each job is its final output
+                if doc.get("index", 1) >= last.get(doc["uuid"], {}).get("index", 1):
+                    last[doc["uuid"]] = doc
+            out[task_id(t)] = [
+                last[u] for u in sorted(last) if isinstance(last[u].get("output"), dict)
+            ]
+        return out
 
     def _load_dos(self, job_doc: dict[str, Any]) -> Any:
         from pymatgen.electronic_structure.dos import CompleteDos, Dos
@@ -229,13 +289,17 @@ class _Builder:
             old = self.materials.find_one({"_id": mid})
             old_docs[mid] = old
             ids = set(added) | set(((old or {}).get("provenance") or {}).get("task_ids") or [])
-            material = assemble_material(mid, identity, self._load(sorted(ids)), self._load_dos)
+            tasks = self._load(sorted(ids))
+            material = assemble_material(mid, identity, tasks, self._load_dos, self._members(tasks))
             if material is None:
                 continue
             doc = {"_id": mid, **material.model_dump()}
             for name in THERMO_FIELDS:  # kept until recomputed below
                 if old is not None and name in old:
                     doc[name] = old[name]
+            for part in ("quality", "checks"):  # the formation energy's, likewise
+                if FORMATION in ((old or {}).get(part) or {}):
+                    doc[part][FORMATION] = old[part][FORMATION]
             new_docs[mid] = doc
         self._update_thermo(new_docs)
         changed = [d for mid, d in new_docs.items() if d != old_docs.get(mid)]
@@ -264,9 +328,22 @@ class _Builder:
             for mid, values in thermo_fields(everything, affected).items():
                 if mid in new_docs:
                     new_docs[mid].update(values)
+                    new_docs[mid].update(formation_quality_fields(new_docs[mid], values, light))
                     continue
-                if any(light[mid].get(k) != v for k, v in values.items()):
+                quality = formation_quality_fields(light[mid], values, light)
+                if any(light[mid].get(k) != v for k, v in values.items()) or _formation(
+                    light[mid]
+                ) != _formation(quality):
                     doc = self.materials.find_one({"_id": mid})
                     if doc is not None:
                         doc.update(values)
+                        doc.update(formation_quality_fields(doc, values, light))
                         new_docs[mid] = doc
+
+
+def _formation(doc: dict[str, Any]) -> tuple[Any, Any]:
+    """The formation energy's quality label and evidence in a materials document."""
+    return (
+        (doc.get("quality") or {}).get(FORMATION),
+        (doc.get("checks") or {}).get(FORMATION),
+    )

@@ -22,6 +22,13 @@ FilterOpt = Annotated[
 ]
 UriOpt = Annotated[str | None, typer.Option("--db", help="Database URI (default: HTFLOW_DB_URI).")]
 OverwriteOpt = Annotated[bool, typer.Option(help="Replace an existing export.")]
+SuspectOpt = Annotated[
+    bool,
+    typer.Option(
+        "--include-suspect",
+        help="Keep values whose quality is 'suspect' (left out by default; see docs/ml_access.md).",
+    ),
+]
 
 
 def _criteria(text: str | None) -> dict[str, Any]:
@@ -43,8 +50,15 @@ def _fail(exc: HtflowError) -> typer.Exit:
     return typer.Exit(2)
 
 
+def _report(n: int, target: Path, left_out: int, what: str) -> None:
+    line = f"wrote {n} materials to {target}"
+    if left_out:
+        line += f"; left out {left_out} suspect {what} (--include-suspect keeps them)"
+    typer.echo(line)
+
+
 @export_app.command("cgcnn")
-def cgcnn(
+def cgcnn(  # noqa: PLR0917 (typer options)
     target: Annotated[Path, typer.Argument(help="Directory to create.")],
     prop: Annotated[
         str, typer.Option("--property", help="Target property, e.g. formation_energy_per_atom.")
@@ -52,19 +66,27 @@ def cgcnn(
     filter_: FilterOpt = None,
     db: UriOpt = None,
     overwrite: OverwriteOpt = False,
+    include_suspect: SuspectOpt = False,
 ) -> None:
-    """One CIF per material, id_prop.csv and atom_init.json."""
+    """One CIF per material, id_prop.csv, id_prop_quality.csv and atom_init.json."""
     from htflow.db.exports import export_cgcnn
 
     try:
-        n = export_cgcnn(target, prop, _criteria(filter_), uri=db, overwrite=overwrite)
+        n = export_cgcnn(
+            target,
+            prop,
+            _criteria(filter_),
+            uri=db,
+            overwrite=overwrite,
+            include_suspect=include_suspect,
+        )
     except HtflowError as exc:
         raise _fail(exc) from None
-    typer.echo(f"wrote {n} materials to {target}")
+    _report(n, target, n.left_out, "materials")
 
 
 @export_app.command("extxyz")
-def extxyz(
+def extxyz(  # noqa: PLR0917 (typer options)
     target: Annotated[Path, typer.Argument(help="File to write (.xyz).")],
     properties: Annotated[
         list[str], typer.Option("--property", help="Property to include (repeat).")
@@ -72,33 +94,49 @@ def extxyz(
     filter_: FilterOpt = None,
     db: UriOpt = None,
     overwrite: OverwriteOpt = False,
+    include_suspect: SuspectOpt = False,
 ) -> None:
-    """Extended XYZ: one frame per material, properties in the info line."""
+    """Extended XYZ: one frame per material, properties and their quality in the info line."""
     from htflow.db.exports import export_extxyz
 
     try:
-        n = export_extxyz(target, properties, _criteria(filter_), uri=db, overwrite=overwrite)
+        n = export_extxyz(
+            target,
+            properties,
+            _criteria(filter_),
+            uri=db,
+            overwrite=overwrite,
+            include_suspect=include_suspect,
+        )
     except HtflowError as exc:
         raise _fail(exc) from None
-    typer.echo(f"wrote {n} materials to {target}")
+    _report(n, target, n.left_out, "values")
 
 
 @export_app.command("parquet")
-def parquet(
+def parquet(  # noqa: PLR0917 (typer options)
     target: Annotated[Path, typer.Argument(help="File to write (.parquet).")],
     fields: Annotated[list[str], typer.Option("--field", help="Column to include (repeat).")],
     filter_: FilterOpt = None,
     db: UriOpt = None,
     overwrite: OverwriteOpt = False,
+    include_suspect: SuspectOpt = False,
 ) -> None:
-    """A table of the chosen fields (nested fields as JSON strings)."""
+    """A table of the chosen fields and their quality columns (nested fields as JSON)."""
     from htflow.db.exports import export_parquet
 
     try:
-        n = export_parquet(target, fields, _criteria(filter_), uri=db, overwrite=overwrite)
+        n = export_parquet(
+            target,
+            fields,
+            _criteria(filter_),
+            uri=db,
+            overwrite=overwrite,
+            include_suspect=include_suspect,
+        )
     except HtflowError as exc:
         raise _fail(exc) from None
-    typer.echo(f"wrote {n} materials to {target}")
+    _report(n, target, n.left_out, "values")
 
 
 @export_app.command("build")

@@ -1,4 +1,5 @@
-"""``htflow results [CAMPAIGN]``: the materials table (optionally as JSON)."""
+"""``htflow results [CAMPAIGN | MATERIAL_ID]``: the materials table with the quality of each
+property (optionally as JSON), or with ``--checks`` the evidence behind those qualities."""
 
 from __future__ import annotations
 
@@ -27,21 +28,53 @@ def one_line_errors() -> Iterator[None]:
 
 def results(
     campaign: Annotated[
-        str | None, typer.Argument(help="Campaign name (default: every material).")
+        str | None,
+        typer.Argument(help="Campaign name, or one material id (htf-…) (default: every material)."),
     ] = None,
     db: Annotated[
         str | None, typer.Option("--db", help="Database URI or directory (default: configured).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON rows instead.")] = False,
+    checks: Annotated[
+        bool,
+        typer.Option(
+            "--checks",
+            help="Show each property's quality with its reasons, check values and settings.",
+        ),
+    ] = False,
 ) -> None:
     """A table of materials and properties: energy, formation energy, E_hull, gap, E_F,
-    moduli, EOS. Run `htflow export build` (or the demo) first to build materials."""
-    from htflow.reports.results import records, results_table, rich_table, wide_console
+    moduli, EOS, each group with its quality (q: verified, checked, SUSPECT). Run
+    `htflow export build` (or the demo) first to build materials; `--checks` says why."""
+    from htflow.reports.results import (
+        is_material_id,
+        material_checks,
+        records,
+        render_checks,
+        results_table,
+        rich_table,
+        wide_console,
+    )
 
+    if checks:
+        with one_line_errors():
+            found = material_checks(campaign, db)
+        if as_json:
+            typer.echo(json.dumps(found, indent=2, default=str, ensure_ascii=False))
+        else:
+            wide_console().print(render_checks(found))
+        return
     with one_line_errors():
         frame = results_table(campaign, db)
     if as_json:
         typer.echo(json.dumps(records(frame), indent=2, default=str))
         return
-    title = f"campaign {campaign}" if campaign else "materials"
-    wide_console().print(rich_table(frame, title=f"{title} ({len(frame)})"))
+    if is_material_id(campaign):
+        title = f"material {campaign}"
+    else:
+        title = f"campaign {campaign}" if campaign else "materials"
+    console = wide_console()
+    console.print(rich_table(frame, title=f"{title} ({len(frame)})"))
+    quality = [c for c in frame.columns if c.startswith("quality.")]
+    if any((frame[c] == "suspect").any() for c in quality):
+        console.print("why a value is suspect: htflow results [CAMPAIGN | MATERIAL_ID] --checks")

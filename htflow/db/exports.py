@@ -3,6 +3,11 @@
 Every export is written next to its target under a temporary name and renamed into place
 at the end, so a failure (or a kill) never leaves a half-written export where the user
 expects one; temporaries of a killed export start with ``.htflow-export-``.
+
+Every export carries the quality of the properties it contains (``verified``, ``checked``,
+``suspect``; see :mod:`htflow.quality`), and leaves ``suspect`` values out unless asked to
+keep them (``include_suspect=True``): CGCNN drops the material, extended XYZ and parquet
+blank the value and keep its quality label. The returned count says how many were left out.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from htflow.db.access import QueryError, check_fields, query
 from htflow.db.materials import MATERIALS_COLLECTION, SUMMARY_FIELDS
 from htflow.exceptions import InputError
+from htflow.quality.schema import quality_property
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -28,6 +34,30 @@ if TYPE_CHECKING:
 
 TMP_PREFIX = ".htflow-export-"
 BATCH = 1000
+SUSPECT = "suspect"
+QUALITY_FILE = "id_prop_quality.csv"
+
+
+class ExportCount(int):
+    """The number of materials written (an ``int``), with ``left_out``: the suspect values
+    (CGCNN: materials) that were left out because ``include_suspect`` was False."""
+
+    left_out: int
+
+    def __new__(cls, written: int, left_out: int = 0) -> ExportCount:
+        count = super().__new__(cls, written)
+        count.left_out = left_out
+        return count
+
+
+def quality_columns(fields: list[str]) -> dict[str, str]:
+    """Exported field → the ``quality.<key>`` column that covers it (fields with a quality)."""
+    out = {}
+    for field in fields:
+        key = quality_property(field)
+        if key is not None:
+            out[field] = f"quality.{key}"
+    return out
 
 
 @contextmanager
@@ -63,14 +93,16 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
-def _with_property(prop: str, criteria: dict[str, Any] | None, uri: str | None) -> pd.DataFrame:
+def _with_property(
+    prop: str, criteria: dict[str, Any] | None, uri: str | None, extra: list[str]
+) -> pd.DataFrame:
     if prop not in SUMMARY_FIELDS or SUMMARY_FIELDS[prop] in ("JSON", "TEXT"):
         numeric = [f for f, t in SUMMARY_FIELDS.items() if t in ("REAL", "INTEGER", "BOOLEAN")]
         raise QueryError(
             f"cannot export {prop!r} as a target: use a numeric field ({', '.join(numeric[:8])}, …)"
         )
     full = {"$and": [dict(criteria or {}), {prop: {"$ne": None}}]}
-    frame = query(full, ["material_id", prop], uri=uri)
+    frame = query(full, ["material_id", prop, *extra], uri=uri)
     if frame.empty:
         query(criteria, ["material_id"], uri=uri)  # raises for unknown fields in criteria
         raise QueryError(f"no material matching the filter has {prop!r}: nothing to export")
@@ -102,22 +134,41 @@ def export_cgcnn(
     criteria: dict[str, Any] | None = None,
     uri: str | None = None,
     overwrite: bool = False,
-) -> int:
-    """Write a CGCNN directory: ``<material_id>.cif`` each, ``id_prop.csv``, ``atom_init.json``.
+    *,
+    include_suspect: bool = False,
+) -> ExportCount:
+    """Write a CGCNN directory: ``<material_id>.cif`` each, ``id_prop.csv``, ``atom_init.json``
+    and ``id_prop_quality.csv``.
 
-    Materials without ``prop`` are skipped. ``atom_init.json`` is generated from pymatgen's
+    Materials without ``prop`` are skipped, and so are those whose ``prop`` is suspect unless
+    ``include_suspect``. ``id_prop.csv`` keeps CGCNN's two columns (id, value);
+    ``id_prop_quality.csv`` has a header and one row per material: ``material_id``,
+    ``quality`` (verified, checked, suspect; empty when unknown) and ``reason`` (a suspect
+    value's reasons, joined by ``; ``). ``atom_init.json`` is generated from pymatgen's
     element data (see :func:`atom_init`); replace it with CGCNN's own 92-feature file to
     reproduce the paper's models.
 
     Returns
     -------
-    int
-        Number of materials written.
+    ExportCount
+        Number of materials written; ``.left_out``: suspect materials left out.
     """
     from pymatgen.io.cif import CifWriter
 
-    frame = _with_property(prop, criteria, uri)
+    column = quality_columns([prop]).get(prop)
+    frame = _with_property(prop, criteria, uri, [column] if column else [])
+    levels = frame[column].tolist() if column else [None] * len(frame)
+    keep = [include_suspect or level != SUSPECT for level in levels]
+    left_out = keep.count(False)
+    frame = frame[keep].reset_index(drop=True)
+    if frame.empty:
+        raise QueryError(
+            f"all {left_out} materials with {prop!r} are suspect: nothing to export "
+            "(include them with --include-suspect / include_suspect=True)"
+        )
     ids = frame["material_id"].tolist()
+    levels = frame[column].tolist() if column else [None] * len(frame)
+    reasons = _reasons([m for m, q in zip(ids, levels, strict=True) if q == SUSPECT], column, uri)
     with atomic_path(target, directory=True, overwrite=overwrite) as work:
         elements: set[int] = set()
         for mid, structure in _structures(ids, uri):
@@ -127,8 +178,47 @@ def export_cgcnn(
             writer = csv.writer(handle)
             for mid, value in zip(ids, frame[prop].tolist(), strict=True):
                 writer.writerow([mid, _number(value)])
+        with (work / QUALITY_FILE).open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["material_id", "quality", "reason"])
+            for mid, level in zip(ids, levels, strict=True):
+                writer.writerow([mid, level or "", "; ".join(reasons.get(mid, []))])
         (work / "atom_init.json").write_text(json.dumps(atom_init(sorted(elements))))
-    return len(ids)
+    return ExportCount(len(ids), left_out)
+
+
+def _reasons(ids: list[str], column: str | None, uri: str | None) -> dict[str, list[str]]:
+    """material_id → the reasons of the quality in ``column`` (``quality.<key>``)."""
+    from htflow.db.collections import open_database
+
+    if not ids or column is None:
+        return {}
+    key = column.split(".", 1)[1]
+    out: dict[str, list[str]] = {}
+    with open_database(uri) as (db, _):
+        coll = db[MATERIALS_COLLECTION]
+        for start in range(0, len(ids), BATCH):
+            chunk = ids[start : start + BATCH]
+            projection = {"material_id": 1, f"checks.{key}.reasons": 1, "_id": 0}
+            for doc in coll.find({"material_id": {"$in": chunk}}, projection):
+                found = ((doc.get("checks") or {}).get(key) or {}).get("reasons") or []
+                out[doc["material_id"]] = [str(r) for r in found]
+    return out
+
+
+def _blank_suspect(
+    frame: pd.DataFrame, covered: dict[str, str], include_suspect: bool
+) -> tuple[pd.DataFrame, int]:
+    """Suspect values become missing (their quality column stays); returns the count."""
+    if include_suspect:
+        return frame, 0
+    left_out = 0
+    for field, column in covered.items():
+        mask = (frame[column] == SUSPECT) & frame[field].notna()
+        left_out += int(mask.sum())
+        if mask.any():
+            frame[field] = frame[field].astype(object).where(~mask, None)
+    return frame, left_out
 
 
 def _number(value: Any) -> Any:
@@ -161,8 +251,19 @@ def export_extxyz(
     criteria: dict[str, Any] | None = None,
     uri: str | None = None,
     overwrite: bool = False,
-) -> int:
-    """Write one extended-XYZ file: a frame per material, ``properties`` in its info line."""
+    *,
+    include_suspect: bool = False,
+) -> ExportCount:
+    """Write one extended-XYZ file: a frame per material, ``properties`` in its info line.
+
+    Each property with a quality also gets ``<property>_quality`` (verified, checked,
+    suspect) in the info line; a suspect value is left out unless ``include_suspect``.
+
+    Returns
+    -------
+    ExportCount
+        Number of frames written; ``.left_out``: suspect values left out.
+    """
     from ase.io import write
     from pymatgen.io.ase import AseAtomsAdaptor
 
@@ -171,21 +272,36 @@ def export_extxyz(
     for p in fields:
         if p not in SUMMARY_FIELDS:
             raise QueryError(f"cannot write {p!r} into extended XYZ: use scalar fields")
-    frame = query(criteria, fields, uri=uri)
+    covered = quality_columns(fields)
+    extra = sorted(set(covered.values()) - set(fields))
+    frame = query(criteria, fields + extra, uri=uri)
     if frame.empty:
         raise QueryError("no material matches the filter: nothing to export")
+    frame, left_out = _blank_suspect(frame, covered, include_suspect)
     rows = frame.to_dict("records")
     by_id = {r["material_id"]: r for r in rows}
     with atomic_path(target, directory=False, overwrite=overwrite) as work:
         frames = []
         for mid, structure in _structures(list(by_id), uri):
             atoms = AseAtomsAdaptor.get_atoms(structure)
-            for key, value in by_id[mid].items():
-                if value is not None and not (isinstance(value, float) and math.isnan(value)):
+            row = by_id[mid]
+            for key in fields:
+                if _present(row[key]):
+                    value = row[key]
                     atoms.info[key] = json.dumps(value) if isinstance(value, list) else value
+                if key in covered and _present(row[covered[key]]):
+                    atoms.info[f"{key}_quality"] = row[covered[key]]
             frames.append(atoms)
         write(work, frames, format="extxyz")
-    return len(frames)
+    return ExportCount(len(frames), left_out)
+
+
+def _present(value: Any) -> bool:
+    import pandas as pd
+
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return False
+    return not (pd.api.types.is_scalar(value) and pd.isna(value))
 
 
 def export_parquet(
@@ -194,9 +310,24 @@ def export_parquet(
     criteria: dict[str, Any] | None = None,
     uri: str | None = None,
     overwrite: bool = False,
-) -> int:
-    """Write the query's DataFrame to parquet (pyarrow); nested fields become JSON strings."""
-    frame = query(criteria, fields, uri=uri)
+    *,
+    include_suspect: bool = False,
+) -> ExportCount:
+    """Write the query's DataFrame to parquet (pyarrow); nested fields become JSON strings.
+
+    A ``quality.<key>`` column is added for each quality key that covers an exported field;
+    suspect values become null (their quality column still says suspect) unless
+    ``include_suspect``.
+
+    Returns
+    -------
+    ExportCount
+        Number of rows written; ``.left_out``: suspect values set to null.
+    """
+    covered = quality_columns(fields)
+    extra = sorted(set(covered.values()) - set(fields))
+    frame = query(criteria, list(fields) + extra, uri=uri)
+    frame, left_out = _blank_suspect(frame, covered, include_suspect)
     for column in frame.columns:
         if column not in SUMMARY_FIELDS:
             frame[column] = [
@@ -204,4 +335,4 @@ def export_parquet(
             ]
     with atomic_path(target, directory=False, overwrite=overwrite) as work:
         frame.to_parquet(work, index=False)
-    return len(frame)
+    return ExportCount(len(frame), left_out)

@@ -12,6 +12,8 @@ from typing import Any
 from pydantic import BaseModel, Field, field_serializer, field_validator
 from pymatgen.core import Structure
 
+from htflow.quality.schema import QUALITY_PROPERTIES, PropertyQuality, QualityLevel
+
 # Collections next to jobflow's "outputs": materials documents and the builder's bookkeeping.
 MATERIALS_COLLECTION = "materials"
 BUILDER_TASKS_COLLECTION = "materials_builder_tasks"
@@ -161,6 +163,20 @@ class MaterialDoc(BaseModel):
     eos_b0: float | None = Field(None, description="Birch-Murnaghan bulk modulus (GPa).")
     eos_b1: float | None = Field(None, description="Pressure derivative of B0 (dimensionless).")
 
+    quality: dict[str, QualityLevel] = Field(
+        default_factory=dict,
+        description="Quality of each derived property present (keys of QUALITY_PROPERTIES: "
+        "energy, formation_energy, band_gap, dos, elastic, eos): 'verified', 'checked' or "
+        "'suspect'; a property the document lacks has no key. Dimensionless labels.",
+    )
+    checks: dict[str, PropertyQuality] = Field(
+        default_factory=dict,
+        description="The evidence behind each quality value: level, reasons, self-checks with "
+        "values and limits (units in each check's 'unit'), and the settings behind the "
+        "number (k mesh, k-points per reciprocal atom, smearing width Ry, cutoffs Ry, SCF "
+        "threshold Ry).",
+    )
+
     provenance: Provenance = Field(default_factory=Provenance, description="Sources.")
 
     @field_validator("structure", mode="before")
@@ -207,6 +223,8 @@ SUMMARY_FIELDS: dict[str, str] = {
     "dos.vbm": "REAL",
     "dos.cbm": "REAL",
     "dos.gap": "REAL",
+    # quality labels: verified / checked / suspect, NULL when the property is absent
+    **{f"quality.{key}": "TEXT" for key in QUALITY_PROPERTIES},
 }
 
 # Fields that are not scalars but can be projected (read from the documents themselves).
@@ -217,6 +235,7 @@ DOCUMENT_FIELDS = (
     "dos_ref",
     "reference_ids",
     "provenance",
+    "checks",
 )
 
 
@@ -225,4 +244,6 @@ def known_field(field: str) -> bool:
     head, _, rest = field.partition(".")
     if field in SUMMARY_FIELDS or head in DOCUMENT_FIELDS:
         return True
+    if head == "quality":  # quality.<key>: the keys of QUALITY_PROPERTIES only
+        return not rest
     return head in MaterialDoc.model_fields and not rest

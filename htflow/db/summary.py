@@ -57,6 +57,13 @@ def _create(con: sqlite3.Connection) -> None:
         for f, t in SUMMARY_FIELDS.items()
     )
     con.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} ({cols}, elements_key TEXT)")
+    # a table from an older schema gets the new columns (NULL until its rows are rewritten:
+    # the builder re-assembles every material once after a schema change)
+    present = {row[1] for row in con.execute(f"PRAGMA table_info({TABLE})")}
+    wanted = {_column(f): "TEXT" if t == "JSON" else t for f, t in SUMMARY_FIELDS.items()}
+    for column, sql_type in {**wanted, "elements_key": "TEXT"}.items():
+        if column not in present:
+            con.execute(f"ALTER TABLE {TABLE} ADD COLUMN {column} {sql_type}")
     for field in SUMMARY_FIELDS:
         if field != "material_id":
             col = _column(field)
@@ -145,7 +152,10 @@ def query_summary(
     if limit:
         sql += f" LIMIT {int(limit)}"
     with closing(_connect(summary_path(target))) as con:
-        rows = con.execute(sql, params).fetchall()
+        try:
+            rows = con.execute(sql, params).fetchall()
+        except sqlite3.OperationalError as exc:  # a table from an older schema: no column
+            raise Untranslatable(str(exc)) from None
     frame = pd.DataFrame.from_records(rows, columns=fields)
     for field in fields:
         kind = SUMMARY_FIELDS[field]

@@ -1,29 +1,49 @@
-"""The results table: one row per material, optionally restricted to one campaign."""
+"""The results table: one row per material, optionally restricted to one campaign or one
+material, with the quality of each property group; and the checks behind those qualities."""
 
 from __future__ import annotations
 
 import math
+import re
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
-    from rich.console import Console
+    from rich.console import Console, RenderableType
     from rich.table import Table
 
-# Column → (header with unit, format). Units are those of htflow.db.materials.MaterialDoc.
+# Column → (header with unit, format). Units are those of htflow.db.materials.MaterialDoc;
+# a "q …" column is the quality (verified, checked, suspect) of the group before it.
 RESULT_COLUMNS: dict[str, tuple[str, str]] = {
     "material_id": ("material_id", "s"),
     "formula_reduced": ("formula", "s"),
     "energy_per_atom": ("E (eV/atom)", ".4f"),
+    "quality.energy": ("q E", "q"),
     "formation_energy_per_atom": ("E_form (eV/atom)", ".3f"),
     "energy_above_hull": ("E_hull (eV/atom)", ".3f"),
+    "quality.formation_energy": ("q form", "q"),
     "band_gap": ("gap (eV)", ".3f"),
     "efermi": ("E_F (eV)", ".3f"),
+    "quality.band_gap": ("q gap", "q"),
     "k_vrh": ("K_VRH (GPa)", ".1f"),
     "g_vrh": ("G_VRH (GPa)", ".1f"),
+    "quality.elastic": ("q elastic", "q"),
     "eos_v0": ("V0 (Å³/atom)", ".3f"),
     "eos_b0": ("B0 (GPa)", ".1f"),
+    "quality.eos": ("q EOS", "q"),
 }
+# How the table shows a quality label (the JSON keeps the full word).
+LEVEL_LABELS = {
+    "verified": "[green]verified[/]",
+    "checked": "checked",
+    "suspect": "[red]SUSPECT[/]",
+}
+MATERIAL_ID = re.compile(r"^htf-[0-9a-f]{10}$")
+
+
+def is_material_id(text: str | None) -> bool:
+    """True for a materials id (``htf-`` + 10 hex digits) rather than a campaign name."""
+    return bool(text and MATERIAL_ID.match(text))
 
 
 def campaign_task_ids(campaign: str, db_uri: str | None = None) -> set[str]:
@@ -63,9 +83,15 @@ def results_table(campaign: str | None = None, db_uri: str | None = None) -> pd.
     Parameters
     ----------
     campaign
-        Only the materials of this campaign (None: every material).
+        Only the materials of this campaign, or this one material when it is a material id
+        (None: every material).
     db_uri
         As for :func:`htflow.db.get_jobstore`.
+
+    Raises
+    ------
+    MaterialNotFoundError
+        A material id that no material has.
     """
     import pandas as pd
 
@@ -74,6 +100,13 @@ def results_table(campaign: str | None = None, db_uri: str | None = None) -> pd.
     fields = list(RESULT_COLUMNS)
     if campaign is None:
         return query(fields=fields, uri=db_uri)
+    if is_material_id(campaign):
+        frame = query({"material_id": campaign}, fields, uri=db_uri)
+        if frame.empty:
+            from htflow.db.access import MaterialNotFoundError
+
+            raise MaterialNotFoundError(f"no material {campaign!r}: list ids with htflow results")
+        return frame
     ids = campaign_material_ids(campaign, db_uri)
     if not ids:
         return pd.DataFrame(columns=fields)
@@ -82,7 +115,7 @@ def results_table(campaign: str | None = None, db_uri: str | None = None) -> pd.
 
 
 def format_value(value: Any, spec: str) -> str:
-    """A cell: ``-`` for missing values, else ``format(value, spec)``."""
+    """A cell: ``-`` for missing values, a quality label for ``q``, else ``format(value, spec)``."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     try:
@@ -92,6 +125,8 @@ def format_value(value: Any, spec: str) -> str:
             return "-"
     except (TypeError, ValueError):
         pass
+    if spec == "q":
+        return LEVEL_LABELS.get(str(value), str(value))
     return format(value, spec) if spec != "s" else str(value)
 
 
@@ -117,12 +152,16 @@ def rich_table(frame: pd.DataFrame, title: str = "materials") -> Table:
     return table
 
 
+# The results table with its quality columns needs about this many columns unsqueezed.
+TABLE_WIDTH = 190
+
+
 def wide_console() -> Console:
-    """A console at least 150 columns wide, so the table is never truncated (pipes, CI)."""
+    """A console wide enough for the whole table, so no value is truncated (pipes, CI)."""
     from rich.console import Console
 
     console = Console()
-    return console if console.width >= 150 else Console(width=150)
+    return console if console.width >= TABLE_WIDTH else Console(width=TABLE_WIDTH)
 
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -131,3 +170,83 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     for row in frame.to_dict(orient="records"):
         out.append({k: (None if format_value(v, "s") == "-" else v) for k, v in row.items()})
     return out
+
+
+def material_checks(
+    selection: str | None = None, db_uri: str | None = None
+) -> list[dict[str, Any]]:
+    """The quality evidence of the selected materials (a campaign, one material id, or all).
+
+    Returns
+    -------
+    list of dict
+        Per material: ``material_id``, ``formula_reduced``, ``code``, ``protocol``,
+        ``pseudo_family``, ``quality`` (key → level) and ``checks`` (key → level, reasons,
+        checks with values and limits, settings), by material_id.
+    """
+    ids = None if selection is None else results_table(selection, db_uri)["material_id"].tolist()
+    return checks_of(ids, db_uri)
+
+
+def checks_of(ids: list[str] | None, db_uri: str | None = None) -> list[dict[str, Any]]:
+    """:func:`material_checks` of these material ids (None: every material)."""
+    from htflow.db.collections import open_database
+    from htflow.db.materials import MATERIALS_COLLECTION
+
+    fields = ["material_id", "formula_reduced", "code", "protocol", "pseudo_family"]
+    projection = {f: 1 for f in [*fields, "quality", "checks"]} | {"_id": 0}
+    criteria = {} if ids is None else {"material_id": {"$in": ids}}
+    with open_database(db_uri) as (db, _):
+        docs = list(db[MATERIALS_COLLECTION].find(criteria, projection))
+    return [
+        {
+            **{f: d.get(f) for f in fields},
+            "quality": d.get("quality") or {},
+            "checks": d.get("checks") or {},
+        }
+        for d in sorted(docs, key=lambda d: d["material_id"])
+    ]
+
+
+def render_checks(materials: list[dict[str, Any]]) -> RenderableType:
+    """Each material's properties: level, reasons, then every check with value and limit."""
+    from rich.console import Group
+    from rich.markup import escape
+    from rich.text import Text
+
+    lines: list[RenderableType] = []
+    for m in materials:
+        lines.append(
+            Text.from_markup(
+                f"[bold]{m['material_id']}[/] {escape(str(m['formula_reduced']))} "
+                f"({m['code']}, {m['protocol']}, {escape(str(m['pseudo_family']))})"
+            )
+        )
+        if not m["checks"]:
+            lines.append(Text("  no quality recorded (build the materials again)"))
+        for key, evidence in sorted(m["checks"].items()):
+            level = LEVEL_LABELS.get(evidence.get("level"), str(evidence.get("level")))
+            lines.append(Text.from_markup(f"  {key}: {level}"))
+            # the reasons are the failed checks' details (and, for a formation energy, the
+            # references'), so only the passed checks follow them
+            for reason in evidence.get("reasons") or []:
+                lines.append(Text.from_markup(f"    [red]FAIL[/] {escape(reason)}"))
+            if evidence.get("verified_by"):
+                lines.append(Text(f"    verified by: {evidence['verified_by']}"))
+            for check in evidence.get("checks") or []:
+                if check.get("passed"):
+                    line = f"{check['name']}: {_check_line(check)}"
+                    lines.append(Text.from_markup(f"    [green]ok[/]   {escape(line)}"))
+            settings = evidence.get("settings") or {}
+            if settings:
+                text = ", ".join(f"{k}={v}" for k, v in settings.items())
+                lines.append(Text(f"    settings: {text}", style="dim"))
+        lines.append(Text(""))
+    return Group(*lines)
+
+
+def _check_line(check: dict[str, Any]) -> str:
+    line = check.get("detail") or ""
+    if check.get("value") is not None and check.get("limit") is not None and not line:
+        line = f"{check['value']:g} (limit {check['limit']:g}) {check.get('unit') or ''}"
+    return line

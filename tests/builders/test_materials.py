@@ -10,6 +10,7 @@ import pytest
 
 from htflow.builders import build_materials
 from htflow.db import get_dos, get_elastic, get_structure, query
+from htflow.db.access import QueryError
 from htflow.db.collections import open_database
 from htflow.db.materials import BUILDER_TASKS_COLLECTION, MATERIALS_COLLECTION
 from htflow.db.summary import summary_path
@@ -164,3 +165,93 @@ def test_incremental_build_and_missing_reference(qe_campaign: Campaign, tmp_path
     assert sorted(second.written) == sorted(
         [_material(uri, "C")["material_id"], sic["material_id"]]
     )
+
+
+def test_materials_carry_quality_and_checks(built: Campaign) -> None:
+    from htflow.qe.sets.sampling import load_property_needs
+
+    si, c, sic = (_material(built.uri, f) for f in ("Si", "C", "SiC"))
+    assert set(si["quality"]) == {"energy", "formation_energy", "band_gap", "dos", "elastic"}
+    assert set(c["quality"]) == set(sic["quality"]) == {"energy", "formation_energy", "band_gap"}
+    for doc in (si, c, sic):  # the label is the evidence's level
+        assert doc["quality"] == {k: v["level"] for k, v in doc["checks"].items()}
+
+    # the settings behind Si's energy are those of its static run
+    static = _task(built, "static", "Si")
+    settings = si["checks"]["energy"]["settings"]
+    mesh = static.input.pw_input.kpoints.mesh
+    assert settings["kpoints_mesh"] == "×".join(str(n) for n in mesh)
+    assert settings["kpoints_per_atom"] == 2 * mesh[0] * mesh[1] * mesh[2]
+    assert settings["ecutwfc_ry"] == static.input.pw_input.system["ecutwfc"]
+    assert settings["degauss_ry"] == static.input.pw_input.system["degauss"]
+    assert settings["conv_thr_ry"] == static.input.pw_input.electrons["conv_thr"]
+    energy = {ch["name"]: ch for ch in si["checks"]["energy"]["checks"]}
+    need = load_property_needs("energy").insulator.kpoints_per_atom
+    assert energy["energy_kpoint_density"]["limit"] == need
+    assert energy["energy_kpoint_density"]["passed"] is (settings["kpoints_per_atom"] >= need)
+
+    # SiC on 'fast' with cold smearing: E_F 18 meV below its valence band maximum
+    sic_energy = {ch["name"]: ch for ch in sic["checks"]["energy"]["checks"]}
+    assert not sic_energy["efermi_in_gap"]["passed"]
+    assert sic["quality"]["energy"] == "suspect"
+    assert any("below the valence band maximum" in r for r in sic["checks"]["energy"]["reasons"])
+    assert sic["quality"]["band_gap"] == "suspect"
+    formation = sic["checks"]["formation_energy"]
+    assert formation["level"] == "suspect"
+    assert formation["reasons"][0].startswith("the material's own energy is suspect: ")
+    assert formation["settings"] == {
+        "reference_C": c["material_id"],
+        "reference_Si": si["material_id"],
+    }
+
+    # Si's gap comes from the DOS run: held to the DOS's k needs
+    gap_checks = {ch["name"] for ch in si["checks"]["band_gap"]["checks"]}
+    assert "dos_kpoint_density" in gap_checks
+    assert si["checks"]["band_gap"]["settings"]["calculation"] == "nscf"
+
+    # the elastic tensor: stable, but one strained cell ran on another mesh (no bulk relax,
+    # so each cell took its own protocol mesh)
+    elastic = {ch["name"]: ch for ch in si["checks"]["elastic"]["checks"]}
+    assert elastic["born_stability"]["passed"]
+    assert elastic["point_group_symmetry"]["passed"]
+    assert not elastic["strained_cells_one_mesh"]["passed"]
+    assert si["quality"]["elastic"] == "suspect"
+    assert si["checks"]["elastic"]["settings"]["n_strained_cells"] == 6
+    assert "elastic_kpoint_density" in elastic
+
+
+def test_quality_queries_on_the_built_store(built: Campaign) -> None:
+    fields = ["material_id", "formula_reduced", "quality.energy", "quality.elastic"]
+    suspect = query({"quality.energy": "suspect"}, fields, built.uri)
+    assert "SiC" in set(suspect.formula_reduced)
+    usable = query({"quality.elastic": {"$ne": "suspect"}}, fields, built.uri)
+    assert "Si" not in set(usable.formula_reduced)  # its tensor is suspect
+    assert {"C", "SiC"} <= set(usable.formula_reduced)  # no tensor: no elastic quality
+    frame = query({}, ["material_id", "checks"], built.uri)
+    assert all(isinstance(c, dict) and "energy" in c for c in frame.checks)
+
+
+def test_a_store_built_by_an_older_htflow_is_rebuilt_once(built: Campaign) -> None:
+    from htflow.builders.materials import SCHEMA_MARK
+
+    with open_database(built.uri) as (db, _):
+        for doc in db[MATERIALS_COLLECTION].find({}):
+            db[MATERIALS_COLLECTION].update_one(
+                {"_id": doc["_id"]}, {"$unset": {"quality": "", "checks": ""}}
+            )
+        db[BUILDER_TASKS_COLLECTION].delete_one({"_id": SCHEMA_MARK})
+    path = summary_path(resolve(built.uri))
+    with sqlite3.connect(path) as con:
+        con.execute("DROP INDEX ix_quality__energy")
+        con.execute("ALTER TABLE materials_summary DROP COLUMN quality__energy")
+    # readers fall back to the documents, which have no quality yet
+    with pytest.raises(QueryError, match=r"no material has 'quality\.energy'"):
+        query({"quality.energy": "checked"}, ["material_id"], built.uri)
+    report = build_materials(built.uri)
+    assert report.new_tasks == 0
+    assert len(report.written) == 3
+    si = _material(built.uri, "Si")
+    assert si["quality"]["elastic"] == "suspect"
+    frame = query({"quality.energy": "checked"}, ["material_id", "formula_reduced"], built.uri)
+    assert "C" in set(frame.formula_reduced)
+    assert build_materials(built.uri).written == []

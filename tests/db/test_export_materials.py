@@ -12,7 +12,7 @@ from ase.io import read
 from typer.testing import CliRunner
 
 from htflow.cli.export import export_app
-from htflow.db import exports
+from htflow.db import exports, query
 from htflow.db.access import QueryError
 from htflow.exceptions import InputError
 from tests.db.test_query_materials import fill
@@ -43,7 +43,9 @@ def test_cgcnn(uri: str, tmp_path: Path) -> None:
 
 def test_extxyz_and_parquet(uri: str, tmp_path: Path) -> None:
     xyz = tmp_path / "m.xyz"
-    n = exports.export_extxyz(xyz, ["band_gap", "formation_energy_per_atom"], uri=uri)
+    n = exports.export_extxyz(
+        xyz, ["band_gap", "formation_energy_per_atom"], uri=uri, include_suspect=True
+    )
     frames = read(xyz, index=":")
     assert len(frames) == n == 40
     assert all("band_gap" in f.info and f.info["material_id"].startswith("htf-") for f in frames)
@@ -52,6 +54,70 @@ def test_extxyz_and_parquet(uri: str, tmp_path: Path) -> None:
     frame = pd.read_parquet(pq)
     assert len(frame) == 40
     assert json.loads(frame.structure[0])["lattice"]
+
+
+def _levels(uri: str, key: str) -> dict[str, str | None]:
+    frame = query({}, ["material_id", f"quality.{key}"], uri)
+    return dict(zip(frame.material_id, frame[f"quality.{key}"], strict=True))
+
+
+def test_cgcnn_leaves_suspect_materials_out(uri: str, tmp_path: Path) -> None:
+    levels = _levels(uri, "band_gap")
+    suspect = sorted(m for m, q in levels.items() if q == "suspect")
+    assert 0 < len(suspect) < len(levels)
+    target = tmp_path / "gap"
+    n = exports.export_cgcnn(target, "band_gap", uri=uri)
+    assert n.left_out == len(suspect)
+    assert n + n.left_out == len(levels) == 40
+    rows = list(csv.reader((target / "id_prop.csv").open()))
+    assert all(len(row) == 2 for row in rows)  # CGCNN unpacks exactly two values
+    assert not {r[0] for r in rows} & set(suspect)
+    quality = list(csv.DictReader((target / exports.QUALITY_FILE).open()))
+    assert [q["material_id"] for q in quality] == [r[0] for r in rows]
+    assert {q["quality"] for q in quality} <= {"checked", "verified"}
+    assert all(q["reason"] == "" for q in quality)
+
+    kept = exports.export_cgcnn(tmp_path / "all", "band_gap", uri=uri, include_suspect=True)
+    assert (kept, kept.left_out) == (40, 0)
+    quality = list(csv.DictReader((tmp_path / "all" / exports.QUALITY_FILE).open()))
+    reasons = {q["material_id"]: q["reason"] for q in quality if q["quality"] == "suspect"}
+    assert sorted(reasons) == suspect
+    assert set(reasons.values()) == {"synthetic band_gap reason"}
+
+
+def test_extxyz_and_parquet_blank_suspect_values(uri: str, tmp_path: Path) -> None:
+    gap = _levels(uri, "band_gap")
+    formation = _levels(uri, "formation_energy")
+    xyz = tmp_path / "m.xyz"
+    n = exports.export_extxyz(xyz, ["band_gap", "formation_energy_per_atom"], uri=uri)
+    frames = {f.info["material_id"]: f.info for f in read(xyz, index=":")}
+    assert len(frames) == n == 40
+    for mid, info in frames.items():
+        assert info["band_gap_quality"] == gap[mid]
+        assert ("band_gap" in info) is (gap[mid] != "suspect")
+        if formation[mid] is not None:
+            assert info["formation_energy_per_atom_quality"] == formation[mid]
+    left = sum(q == "suspect" for q in gap.values()) + sum(
+        q == "suspect" for q in formation.values()
+    )
+    assert n.left_out == left > 0
+
+    pq = tmp_path / "m.parquet"
+    n = exports.export_parquet(pq, ["material_id", "band_gap", "k_vrh", "nsites"], uri=uri)
+    frame = pd.read_parquet(pq)
+    assert list(frame.columns) == [
+        "material_id", "band_gap", "k_vrh", "nsites", "quality.band_gap", "quality.elastic",
+    ]  # fmt: skip
+    suspect = frame["quality.band_gap"] == "suspect"
+    assert frame.band_gap[suspect].isna().all()
+    assert frame.band_gap[~suspect].notna().all()
+    assert frame.k_vrh[frame["quality.elastic"] == "suspect"].isna().all()
+    assert n.left_out == int(suspect.sum()) + int((frame["quality.elastic"] == "suspect").sum())
+    full = exports.export_parquet(
+        pq, ["material_id", "band_gap"], uri=uri, overwrite=True, include_suspect=True
+    )
+    assert full.left_out == 0
+    assert pd.read_parquet(pq).band_gap.notna().all()
 
 
 def test_failed_export_leaves_nothing(
@@ -111,3 +177,18 @@ def test_cli_errors_are_one_line(uri: str, tmp_path: Path) -> None:
         ],
     )
     assert ok.exit_code == 0, ok.output
+
+
+def test_cli_says_how_many_suspect_values_were_left_out(uri: str, tmp_path: Path) -> None:
+    runner = CliRunner()
+    args = ["cgcnn", str(tmp_path / "c"), "--property", "band_gap", "--db", uri]
+    result = runner.invoke(export_app, args)
+    assert result.exit_code == 0, result.output
+    suspect = sum(q == "suspect" for q in _levels(uri, "band_gap").values())
+    assert f"wrote {40 - suspect} materials" in result.output
+    assert f"left out {suspect} suspect materials (--include-suspect keeps them)" in result.output
+    result = runner.invoke(
+        export_app, [*args[:1], str(tmp_path / "d"), *args[2:], "--include-suspect"]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == f"wrote 40 materials to {tmp_path / 'd'}"

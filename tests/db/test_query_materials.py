@@ -22,12 +22,48 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 N = 300
-FIELDS = ["material_id", "formula_reduced", "band_gap", "is_metal", "k_vrh", "elements", "dos.gap"]
+FIELDS = [
+    "material_id",
+    "formula_reduced",
+    "band_gap",
+    "is_metal",
+    "k_vrh",
+    "elements",
+    "dos.gap",
+    "quality.elastic",
+    "quality.band_gap",
+]
+LEVELS = ("suspect", "checked", "verified")
+
+
+def with_quality(doc: dict[str, object], rng: random.Random) -> dict[str, object]:
+    """A quality label (and its evidence) for each property the synthetic document has."""
+    present = {
+        "energy": True,
+        "band_gap": doc["band_gap"] is not None,
+        "dos": doc["dos"] is not None,
+        "elastic": doc["k_vrh"] is not None,
+        "formation_energy": doc["formation_energy_per_atom"] is not None,
+    }
+    quality = {k: rng.choice(LEVELS) for k, has in present.items() if has}
+    doc["quality"] = quality
+    doc["checks"] = {
+        k: {
+            "level": level,
+            "reasons": [f"synthetic {k} reason"] if level == "suspect" else [],
+            "checks": [],
+            "verified_by": None,
+            "settings": {},
+        }
+        for k, level in quality.items()
+    }
+    return doc
 
 
 def fill(uri: str, n: int = N) -> list[dict[str, object]]:
     rng = random.Random(7)
-    docs = [synthetic_material(i, rng) for i in range(n)]
+    levels = random.Random(11)  # its own stream: the materials stay those of seed 7
+    docs = [with_quality(synthetic_material(i, rng), levels) for i in range(n)]
     ensure_indexes(uri)
     with open_database(uri) as (db, target):
         db[MATERIALS_COLLECTION].insert_many(docs)
@@ -53,6 +89,10 @@ CRITERIA = [
     {"$or": [{"chemsys": "Si"}, {"formation_energy_per_atom": {"$lt": -2}}]},
     {"energy_above_hull": {"$lte": 0.05}, "protocol": "fast"},
     {"dos.gap": {"$gte": 2}},
+    {"quality.elastic": "checked"},
+    {"quality.elastic": {"$ne": "suspect"}},
+    {"quality.band_gap": {"$in": ["checked", "verified"]}, "is_metal": False},
+    {"quality.elastic": {"$exists": True}, "quality.energy": "suspect"},
 ]
 
 
@@ -79,6 +119,50 @@ def test_query_on_both_backends(filled: str) -> None:
     structures = query({"nsites": 2}, ["material_id", "structure"], filled, limit=3)
     assert len(structures) == 3
     assert all(s["sites"] for s in structures.structure)
+
+
+def test_quality_filters_on_both_backends(filled: str) -> None:
+    fields = ["material_id", "k_vrh", "quality.elastic"]
+    checked = query({"quality.elastic": "checked"}, fields, filled)
+    assert len(checked) > 0
+    assert set(checked["quality.elastic"]) == {"checked"}
+    assert checked.k_vrh.notna().all()
+    usable = query({"quality.elastic": {"$ne": "suspect"}}, fields, filled)
+    # $ne matches materials without an elastic tensor too (no quality key), as on MongoDB
+    assert usable["quality.elastic"].isna().any()
+    assert "suspect" not in set(usable["quality.elastic"].dropna())
+    everything = query({}, fields, filled)
+    suspect = query({"quality.elastic": "suspect"}, fields, filled)
+    assert len(usable) + len(suspect) == len(everything) == N
+    # the evidence comes from the documents
+    reasons = query({"quality.elastic": "suspect"}, ["material_id", "checks.elastic"], filled)
+    assert all(c["reasons"] == ["synthetic elastic reason"] for c in reasons["checks.elastic"])
+    with pytest.raises(QueryError, match=r"unknown materials field 'quality\.nonsense'"):
+        query({"quality.nonsense": "checked"}, uri=filled)
+
+
+def test_a_summary_table_from_an_older_schema(tmp_path: Path) -> None:
+    """Readers fall back to the documents; the next writer adds the missing columns."""
+    import sqlite3
+
+    from htflow.db.summary import summary_path
+
+    uri = f"file://{tmp_path / 'db'}"
+    docs = fill(uri, 20)
+    path = summary_path(resolve(uri))
+    with sqlite3.connect(path) as con:  # what an older htflow left behind
+        con.execute("DROP TABLE materials_summary")
+        con.execute("CREATE TABLE materials_summary (material_id TEXT PRIMARY KEY, band_gap REAL)")
+        con.execute("INSERT INTO materials_summary VALUES ('x', 1.0)")
+    frame = query({"quality.elastic": "checked"}, ["material_id", "quality.elastic"], uri)
+    expected = sorted(d["material_id"] for d in docs if d["quality"].get("elastic") == "checked")
+    assert frame.material_id.tolist() == expected
+    upsert_summary(resolve(uri), docs)
+    with sqlite3.connect(path) as con:
+        columns = {row[1] for row in con.execute("PRAGMA table_info(materials_summary)")}
+    assert {"quality__elastic", "quality__energy", "nsites"} <= columns
+    frame = query({"quality.elastic": "checked"}, ["material_id", "quality.elastic"], uri)
+    assert frame.material_id.tolist() == expected
 
 
 def test_unknown_field_and_missing_property(filled: str) -> None:
