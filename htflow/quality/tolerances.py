@@ -51,6 +51,16 @@ class EosTolerances(BaseModel):
     b1_max: float = Field(description="Largest physical B1 (dimensionless).")
 
 
+class EnergyTolerances(BaseModel):
+    """Limits of the energy checks beyond the k-point needs."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    smearing_entropy_mev_per_atom: float = Field(
+        gt=0, description="Largest |-TS| per atom of a gapped smeared SCF (meV/atom)."
+    )
+
+
 class BandGapTolerances(BaseModel):
     """Limits of the Fermi-level and smearing checks of gapped systems."""
 
@@ -69,6 +79,7 @@ class Tolerances(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    energy: EnergyTolerances = Field(description="Energy checks.")
     elastic: ElasticTolerances = Field(description="Elastic tensor checks.")
     eos: EosTolerances = Field(description="Equation-of-state checks.")
     band_gap: BandGapTolerances = Field(description="Band gap and Fermi-level checks.")

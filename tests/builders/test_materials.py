@@ -190,12 +190,16 @@ def test_materials_carry_quality_and_checks(built: Campaign) -> None:
     assert energy["energy_kpoint_density"]["limit"] == need
     assert energy["energy_kpoint_density"]["passed"] is (settings["kpoints_per_atom"] >= need)
 
-    # SiC on 'fast' with cold smearing: E_F 18 meV below its valence band maximum
+    # SiC on 'fast' (cold smearing 0.37 eV, gap 1.8 eV): E_F 18 meV below its valence band
+    # maximum, -TS 11.8 meV/atom
     sic_energy = {ch["name"]: ch for ch in sic["checks"]["energy"]["checks"]}
-    assert not sic_energy["efermi_in_gap"]["passed"]
+    assert sic_energy["smearing_entropy"]["value"] == pytest.approx(11.85, abs=0.05)
+    assert not sic_energy["smearing_entropy"]["passed"]
     assert sic["quality"]["energy"] == "suspect"
-    assert any("below the valence band maximum" in r for r in sic["checks"]["energy"]["reasons"])
-    assert sic["quality"]["band_gap"] == "suspect"
+    assert any("|-TS| = 11.85 meV/atom" in r for r in sic["checks"]["energy"]["reasons"])
+    sic_gap = sic["checks"]["band_gap"]
+    assert sic_gap["level"] == "suspect"
+    assert any("below the valence band maximum" in r for r in sic_gap["reasons"])
     formation = sic["checks"]["formation_energy"]
     assert formation["level"] == "suspect"
     assert formation["reasons"][0].startswith("the material's own energy is suspect: ")
