@@ -259,3 +259,37 @@ def test_a_store_built_by_an_older_htflow_is_rebuilt_once(built: Campaign) -> No
     frame = query({"quality.energy": "checked"}, ["material_id", "formula_reduced"], built.uri)
     assert "C" in set(frame.formula_reduced)
     assert build_materials(built.uri).written == []
+
+
+def test_an_equation_of_state_gets_its_quality(built: Campaign) -> None:
+    """An EosDoc whose volume points are the Si static run (found by dir_name)."""
+    from tests.quality.test_eos_checks import eos_doc
+
+    static = _task(built, "static", "Si")
+    doc = eos_doc(shift_last_mev=2.0)  # MgO's curve with one bad point: the checks see it
+    doc.update({"@module": "htflow.qe.eos", "@class": "EosDoc", "formula": "Si"})
+    doc["dir_names"] = [static.dir_name]
+    job = {
+        "uuid": "00000000-0000-0000-0000-00000000e05f",
+        "index": 1,
+        "name": "fit eos",
+        "completed_at": "2099-01-01T00:00:00",
+        "metadata": {},
+        "output": doc,
+    }
+    with open_database(built.uri) as (db, _):
+        db["outputs"].insert_one(job)
+    report = build_materials(built.uri)
+    si = _material(built.uri, "Si")
+    assert report.written == [si["material_id"]]
+    assert si["eos_b1"] == doc["b1"]
+    eos = si["checks"]["eos"]
+    assert si["quality"]["eos"] == eos["level"] == "suspect"
+    found = {c["name"]: c for c in eos["checks"]}
+    assert not found["eos_b1_range"]["passed"]
+    # the point's k density, read from the static task the builder found by dir_name
+    mesh = static.input.pw_input.kpoints.mesh
+    assert found["eos_kpoint_density"]["value"] == 2 * mesh[0] * mesh[1] * mesh[2]
+    assert eos["settings"]["kpoints_mesh"] == "×".join(str(n) for n in mesh)
+    assert eos["settings"]["n_points"] == 7
+    assert build_materials(built.uri).written == []
