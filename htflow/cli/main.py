@@ -44,7 +44,11 @@ def _register() -> None:
     app.command("status", help="Counts by state, failures by cause, core-hours.")(status)
     app.command("results", help="The materials table of a campaign (or all).")(results)
     app.command("plot", help="DOS, bands, EOS and elastic plots as PNG.")(plot)
-    app.command("verify", help="ACWF equation-of-state check against all-electron data.")(verify)
+    app.command(
+        "verify",
+        help="Precision checks: ACWF equation of state (--property eos, against all-electron "
+        "data) or elastic constants (--property elastic, against reference tensors).",
+    )(verify)
 
 
 _register()

@@ -1,4 +1,8 @@
-"""``htflow verify``: the ACWF equation-of-state check against all-electron references."""
+"""``htflow verify``: precision checks against references.
+
+``--property eos`` (default): the ACWF equation-of-state check against all-electron data.
+``--property elastic``: the production elastic flow against reference elastic tensors.
+"""
 
 from __future__ import annotations
 
@@ -18,13 +22,22 @@ if TYPE_CHECKING:
     from htflow.verify.runner import VerifyResult
 
 VERDICT_STYLE = {"excellent": "green", "good": "yellow", "outside": "red"}
+PROPERTIES = ("eos", "elastic")
 
 
 def verify(  # noqa: PLR0917 (typer options)
     systems: Annotated[
-        list[str],
-        typer.Argument(help="Systems as ELEMENT/CONFIGURATION: Si/Diamond Al/FCC MgO/XO …"),
-    ],
+        list[str] | None,
+        typer.Argument(
+            help="eos: ELEMENT/CONFIGURATION (Si/Diamond Al/FCC MgO/XO …); elastic: material "
+            "ids or formulas of the reference file (mp-134 GaAs …; none: all).",
+            show_default=False,
+        ),
+    ] = None,
+    prop: Annotated[
+        str,
+        typer.Option("--property", help="What to check: eos (ACWF equation of state) or elastic."),
+    ] = "eos",
     protocol: Annotated[
         str, typer.Option(help="fast, balanced, stringent or verification (the study's sampling).")
     ] = "balanced",
@@ -35,21 +48,53 @@ def verify(  # noqa: PLR0917 (typer options)
         bool,
         typer.Option(
             "--acwf-settings",
-            help="The study's smearing (Fermi-Dirac 0.0045 Ry) and k spacing (0.06 1/Å); "
+            help="eos: the study's smearing (Fermi-Dirac 0.0045 Ry) and k spacing (0.06 1/Å); "
             "cutoffs still from --protocol.",
         ),
     ] = False,
     reference: Annotated[
         str | None,
-        typer.Option(help="V0,B0,B1 (Å³/atom, GPa, -) for a system the shipped table lacks."),
+        typer.Option(help="eos: V0,B0,B1 (Å³/atom, GPa, -) for a system the shipped table lacks."),
+    ] = None,
+    reference_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="elastic: reference file (default: the shipped Materials Project development "
+            "set, de Jong et al., Sci. Data 2, 150009 (2015))."
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     workdir: Annotated[
         Path | None, typer.Option(help="Run directory (default: <home>/verify/<timestamp>).")
     ] = None,
 ) -> None:
-    """Run the 7-volume PBE EOS, fit Birch–Murnaghan, and compare with the AE average."""
+    """Check precision: the ACWF EOS (--property eos) or elastic constants (--property elastic)."""
     try:
+        if prop not in PROPERTIES:
+            raise InputError(f"unknown property {prop!r}: choose one of {', '.join(PROPERTIES)}")
+        if prop == "elastic":
+            if acwf_settings or reference is not None:
+                raise InputError(
+                    "--acwf-settings and --reference apply to --property eos; for elastic "
+                    "references pass --reference-file"
+                )
+            failed = _verify_elastic(
+                systems or [],
+                protocol=protocol,
+                pseudo_family=pseudo_family,
+                reference_file=reference_file,
+                as_json=as_json,
+                workdir=workdir or _default_root(),
+            )
+            if failed:
+                raise typer.Exit(1)
+            return
+        if reference_file is not None:
+            raise InputError(
+                "--reference-file applies to --property elastic; for eos use --reference"
+            )
+        if not systems:
+            raise InputError("name at least one system, e.g. htflow verify Si/Diamond")
         _verify(
             systems,
             protocol=protocol,
@@ -62,6 +107,50 @@ def verify(  # noqa: PLR0917 (typer options)
     except HtflowError as exc:
         typer.echo(f"htflow: error: {exc}", err=True)
         raise typer.Exit(2) from exc
+
+
+def _verify_elastic(
+    materials: list[str],
+    *,
+    protocol: str,
+    pseudo_family: str | None,
+    reference_file: Path | None,
+    as_json: bool,
+    workdir: Path,
+) -> bool:
+    """Check everything, run each material, print; True when a flow failed."""
+    from htflow.verify.elastic_reference import load_elastic_references
+    from htflow.verify.elastic_report import elastic_payload, print_elastic_table
+    from htflow.verify.elastic_runner import check_elastic_inputs, run_elastic_verify
+
+    references = load_elastic_references(reference_file)
+    chosen = references.select(materials)
+    reasons = check_elastic_inputs(chosen, protocol, pseudo_family)
+    console = Console(stderr=as_json)
+    results = []
+    for ref in chosen:
+        where = workdir / _slug(ref.material_id)
+        reason = reasons[ref.material_id]
+        console.print(
+            f"skipping {ref.label}: {reason}"
+            if reason
+            else f"running {ref.label} (elastic flow: relax, strained cells, fit) in {where} …"
+        )
+        result = run_elastic_verify(
+            ref, where, protocol, pseudo_family, reference_file=references.path
+        )
+        if result.status == "failed":
+            console.print(f"{ref.label} failed: {result.reason}")
+        results.append(result)
+    if as_json:
+        typer.echo(json.dumps(elastic_payload(results, references), indent=1, ensure_ascii=False))
+    else:
+        print_elastic_table(results, Console(width=160), references)
+    return any(r.status == "failed" for r in results)
+
+
+def _default_root() -> Path:
+    return get_settings().home / "verify" / datetime.now().strftime("%Y%m%d-%H%M%S")
 
 
 def _verify(
@@ -85,7 +174,7 @@ def _verify(
     references = [get_reference(parse_system(s), given) for s in systems]
     for ref in references:
         check_family(ref, pseudo_family)
-    root = workdir or get_settings().home / "verify" / datetime.now().strftime("%Y%m%d-%H%M%S")
+    root = workdir or _default_root()
     console = Console(stderr=as_json)
     results = []
     for ref in references:
