@@ -553,6 +553,39 @@ def test_final_scf_mismatch_relaxes_again_from_the_final_structure(tmp_path: Pat
     after = pw(directory)
     assert after.control["calculation"] == "vc-relax"
     assert rounded(after.lattice) == rounded(fcc(a))
+    # asked again: the same final structure, now at constant cutoff (modified kinetic
+    # functional at the old ecutwfc, basis x 1.25; ecutrho was pw.x's default 4 x ecutwfc)
+    reason = "final scf disagrees again: constant-cutoff kinetic functional (ecfixed=12.0 Ry, "
+    assert handler.correct(directory) == {
+        "errors": ["final_scf_mismatch"],
+        "actions": [
+            {
+                "action": "update_input",
+                "changes": {
+                    "system": {
+                        "ecfixed": 12.0,
+                        "qcutz": 150.0,
+                        "q2sigma": 2.0,
+                        "ecutwfc": 15.0,
+                        "ecutrho": 60.0,
+                    }
+                },
+                "reason": reason + "qcutz=150.0 Ry, q2sigma=2.0 Ry, cutoffs x 1.25), relax "
+                "again from the final structure",
+            }
+        ],
+    }
+    text = (directory / "pw.in").read_text()
+    assert "qcutz = 150.0" in text and "ecfixed = 12.0" in text and "ecutwfc = 15.0" in text
+    # then plain relaxations again: the functional is already on
+    assert handler.correct(directory)["actions"] == [
+        {
+            "action": "rerun",
+            "reason": "final scf disagrees with the relaxed cell: relax again from the final "
+            "structure; pw.x printed no newer structure",
+        }
+    ]
+    assert handler.max_num_corrections == 3
 
 
 # --------------------------------------------------------------------------- smearing
