@@ -133,6 +133,7 @@ class PwInputGenerator:
                 fixed_mesh=self.kpoints_mesh,
                 is_metal=self.is_metal,
                 strict=self.strict,
+                cutoff_scale=protocol.cutoff_scale,
             )
             kpoints = KPoints(mode="automatic", mesh=raised.mesh, shift=kpoints.shift)
             for name, tightened in raised.namelists.items():

@@ -55,6 +55,12 @@ class PropertyNeeds(BaseModel):
     max_press_conv_thr: float | None = Field(
         None, gt=0, description="Loosest pressure threshold for its vc-relax (kbar)."
     )
+    min_cutoff_scale: float | None = Field(
+        None,
+        gt=0,
+        description="Smallest factor on the family's cutoffs (dimensionless): stresses and "
+        "E(V) converge with the basis more slowly than total energies.",
+    )
 
     def for_class(self, is_metal: bool | None) -> ClassNeeds:
         """The needs of a metal (``True`` or unknown ``None``) or an insulator (``False``)."""
@@ -150,6 +156,7 @@ def raise_to_needs(
     fixed_mesh: Mesh | None = None,
     is_metal: bool | None = None,
     strict: bool = False,
+    cutoff_scale: float | None = None,
 ) -> RaisedSampling:
     """Raise a protocol's sampling to what ``property_name`` needs for ``structure``.
 
@@ -172,6 +179,8 @@ def raise_to_needs(
         From an earlier calculation of the workflow; None applies the metal's needs.
     strict
         Refuse instead of raising.
+    cutoff_scale
+        The protocol's factor on the family's cutoffs, already applied to ``namelists``.
 
     Raises
     ------
@@ -208,6 +217,25 @@ def raise_to_needs(
             changes.append(f"{what}: k mesh raised to {format_mesh(mesh)}")
     tightened: dict[str, dict[str, float]] = {}
     system, control, cell = (namelists.get(k) or {} for k in ("system", "control", "cell"))
+    floor = needs.min_cutoff_scale
+    if floor is not None and cutoff_scale is not None and cutoff_scale < floor:
+        what = (
+            f"{property_name} needs cutoffs of at least {floor} × the family's; protocol "
+            f"{protocol_name!r} uses {cutoff_scale} ×"
+        )
+        if strict:
+            raise InputError(f"strict: {what}: choose a denser protocol or set strict: false")
+        for key in ("ecutwfc", "ecutrho"):
+            value = system.get(key)
+            if isinstance(value, int | float):
+                tightened.setdefault("system", {})[key] = float(
+                    f"{value * floor / cutoff_scale:.6g}"
+                )
+        raised = tightened.get("system", {})
+        changes.append(
+            f"{what}: ecutwfc {system.get('ecutwfc')} → {raised.get('ecutwfc')} Ry, "
+            f"ecutrho {system.get('ecutrho')} → {raised.get('ecutrho')} Ry"
+        )
     for namelist, key, limit, unit in (
         ("system", "degauss", cls.max_degauss, "Ry"),
         ("control", "forc_conv_thr", needs.max_forc_conv_thr, "Ry/bohr"),
