@@ -21,12 +21,11 @@ from htflow.qe.jobs import (
     NscfMaker,
     RelaxMaker,
     StaticMaker,
-    fix_kpoints_mesh,
     pw_job,
     serving,
+    with_mesh_of,
 )
 from htflow.qe.sets import PwInputGenerator
-from htflow.qe.stress import stress_gpa_to_kbar
 
 if TYPE_CHECKING:
     from pymatgen.core import Structure
@@ -156,35 +155,42 @@ class ElasticMaker(BaseElasticMaker):
         equilibrium_stress: Any = None,
         conventional: bool = False,
     ) -> Flow:
-        """Relax the bulk (optional), then strain, run and fit."""
+        """Relax the bulk (optional), then strain, run and fit.
+
+        The strained cells get the k-point density elastic constants need (a metal's or an
+        insulator's, from the bulk's band gap; see :mod:`htflow.qe.elastic_sampling`).
+        Without a bulk relaxation, the class is the elastic maker's ``is_metal`` (None: a
+        metal's needs).
+        """
+        from htflow.qe.elastic_sampling import elastic_sampling
+
+        cells = serving(self.elastic_relax_maker, "elastic")
         if self.bulk_relax_maker is None:
-            return super().make(
+            fixed = replace(self, elastic_relax_maker=with_mesh_of(cells, structure))
+            return BaseElasticMaker.make(
+                fixed,
                 structure,
                 prev_dir,
                 equilibrium_stress=equilibrium_stress,
                 conventional=conventional,
             )
-        # atomate2 scales the equilibrium stress as VASP kbar; ours is GPa, so convert first.
-        # The bulk relaxes at the elastic sampling too (a metal's, since the class is not
-        # known yet): the strained cells are then strained about the equilibrium of the
-        # sampling they are computed with.
-        bulk = serving(self.bulk_relax_maker, "elastic").make(structure, prev_dir=prev_dir)
-        eq_stress = stress_gpa_to_kbar(bulk.output.output.stress)
-        # Every strained cell keeps the mesh of the relaxed cell, so σ(ε) is smooth; the
-        # relaxed cell's band gap decides between a metal's and an insulator's needs.
-        fixed = fix_kpoints_mesh(
-            serving(self.elastic_relax_maker, "elastic"),
+        bulk = self.bulk_relax_maker.make(structure, prev_dir=prev_dir)
+        sampled = elastic_sampling(
             bulk.output.structure,
             bulk.output.output.is_metal,
+            bulk.output.input.pw_input.kpoints.mesh,
+            bulk.output.output.stress,
+            relax_maker=self.bulk_relax_maker,
+            elastic_maker=cells,
         )
-        inner = replace(self, bulk_relax_maker=None, elastic_relax_maker=fixed.output)  # type: ignore[arg-type]
+        inner = replace(self, bulk_relax_maker=None, elastic_relax_maker=sampled.output["maker"])  # type: ignore[arg-type]
         deformations = BaseElasticMaker.make(
             inner,
-            bulk.output.structure,
-            equilibrium_stress=eq_stress.output,  # type: ignore[arg-type]  # resolved at run time
+            sampled.output["structure"],  # type: ignore[arg-type]  # resolved at run time
+            equilibrium_stress=sampled.output["stress"],  # type: ignore[arg-type]  # resolved at run time
             conventional=conventional,
         )
-        jobs = [bulk, eq_stress, fixed, deformations]
+        jobs = [bulk, sampled, deformations]
         return Flow(jobs, output=deformations.output, name=self.name)
 
     @property

@@ -165,9 +165,11 @@ class NscfMaker(BasePwMaker):
 def serving(maker: M, property_name: str, is_metal: bool | None = None) -> M:
     """A copy of ``maker`` whose inputs are raised to what ``property_name`` needs.
 
-    See :mod:`htflow.qe.sets.sampling`; ``is_metal`` None applies a metal's needs.
+    See :mod:`htflow.qe.sets.sampling`. ``is_metal`` None keeps what the maker's generator
+    says (None there too: a metal's needs).
     """
-    generator = replace(maker.input_set_generator, for_property=property_name, is_metal=is_metal)
+    known = maker.input_set_generator.is_metal if is_metal is None else is_metal
+    generator = replace(maker.input_set_generator, for_property=property_name, is_metal=known)
     return replace(maker, input_set_generator=generator)
 
 
@@ -176,17 +178,3 @@ def with_mesh_of(maker: M, structure: Structure) -> M:
     mesh = maker.get_input(structure).kpoints.mesh
     generator = replace(maker.input_set_generator, kpoints_mesh=mesh)
     return replace(maker, input_set_generator=generator)
-
-
-@job(name="fix k-point mesh")
-def fix_kpoints_mesh(
-    maker: BasePwMaker, structure: Structure, is_metal: bool | None = None
-) -> BasePwMaker:
-    """Job form of :func:`with_mesh_of`, for a structure that a previous job produces.
-
-    With ``is_metal`` (from that job), a maker serving a property gets that class's needs.
-    """
-    prop = maker.input_set_generator.for_property
-    if prop is not None:
-        maker = serving(maker, prop, is_metal)
-    return with_mesh_of(maker, structure)

@@ -9,8 +9,9 @@ from pymatgen.core import Lattice, Structure
 
 from htflow.campaign.sources.prototypes import prototype_structure
 from htflow.exceptions import InputError
+from htflow.qe.elastic_sampling import elastic_sampling
 from htflow.qe.flows import ElasticMaker, EosMaker, RelaxStaticDosMaker
-from htflow.qe.jobs import RelaxMaker, StaticMaker, fix_kpoints_mesh, serving
+from htflow.qe.jobs import RelaxMaker, StaticMaker, serving
 from htflow.qe.sets import PwInputGenerator
 from htflow.qe.sets.sampling import (
     available_properties,
@@ -133,20 +134,59 @@ def test_fixed_mesh_is_kept_and_recorded():
     assert pw_input.sampling is not None and pw_input.sampling.mesh == (7, 7, 7)
 
 
-def test_fix_kpoints_mesh_uses_the_relaxed_cells_class():
-    maker = serving(
-        RelaxMaker(input_set_generator=PwInputGenerator(calculation="relax", protocol="fast")),
-        "elastic",
-    )
-    as_metal = fix_kpoints_mesh.original(maker, al(), None)
-    as_insulator = fix_kpoints_mesh.original(maker, al(), False)
-    metal_mesh = as_metal.input_set_generator.kpoints_mesh
-    insulator_mesh = as_insulator.input_set_generator.kpoints_mesh
+def _cells() -> RelaxMaker:
+    generator = PwInputGenerator(calculation="relax", protocol="fast")
+    return serving(RelaxMaker(input_set_generator=generator), "elastic")
+
+
+def test_elastic_cells_get_the_relaxed_bulks_class():
+    bulk = RelaxMaker(input_set_generator=PwInputGenerator(calculation="vc-relax", protocol="fast"))
     needs = load_property_needs("elastic")
+    stress = [[0.1, 0, 0], [0, 0.1, 0], [0, 0, 0.1]]
+    fine = (60, 60, 60)  # denser than any need: no second relaxation
+    as_metal = elastic_sampling.original(
+        al(), None, fine, stress, relax_maker=bulk, elastic_maker=_cells()
+    )
+    as_insulator = elastic_sampling.original(
+        al(), False, fine, stress, relax_maker=bulk, elastic_maker=_cells()
+    )
+    metal_mesh = as_metal["maker"].input_set_generator.kpoints_mesh
+    insulator_mesh = as_insulator["maker"].input_set_generator.kpoints_mesh
     assert kpoints_per_atom_of(al(), metal_mesh) >= needs.metal.kpoints_per_atom
     assert kpoints_per_atom_of(al(), insulator_mesh) >= needs.insulator.kpoints_per_atom
     assert kpoints_per_atom_of(al(), insulator_mesh) <= kpoints_per_atom_of(al(), metal_mesh)
-    assert as_insulator.input_set_generator.is_metal is False
+    assert as_insulator["maker"].input_set_generator.is_metal is False
+    # the equilibrium stress goes to atomate2's fit in kbar
+    assert as_metal["stress"][0][0] == pytest.approx(1.0)
+    assert as_metal["structure"] is not None
+
+
+def test_a_bulk_relaxed_on_a_coarser_mesh_relaxes_again_at_the_elastic_mesh():
+    bulk = RelaxMaker(input_set_generator=PwInputGenerator(calculation="vc-relax", protocol="fast"))
+    response = elastic_sampling.original(
+        al(), True, (6, 6, 6), None, relax_maker=bulk, elastic_maker=_cells()
+    )
+    jobs = list(response.replace.jobs)
+    relax_maker = jobs[0].function.__self__
+    mesh = response.replace.output["maker"].input_set_generator.kpoints_mesh
+    assert relax_maker.input_set_generator.kpoints_mesh == mesh
+    assert relax_maker.input_set_generator.for_property == "elastic"
+    assert relax_maker.input_set_generator.calculation == "vc-relax"
+    assert mesh != (6, 6, 6)
+
+
+def test_elastic_without_bulk_relax_fixes_the_cells_mesh():
+    cells = RelaxMaker(
+        name="elastic relax",
+        input_set_generator=PwInputGenerator(calculation="relax", protocol="fast", is_metal=False),
+    )
+    flow = ElasticMaker(bulk_relax_maker=None, elastic_relax_maker=cells).make(al())
+    (run,) = [j for j in flow.iterflow() if j[0].name == "run_elastic_deformations"]
+    maker = run[0].function_kwargs["elastic_relax_maker"]
+    needs = load_property_needs("elastic")
+    assert maker.input_set_generator.is_metal is False
+    mesh = maker.input_set_generator.kpoints_mesh
+    assert kpoints_per_atom_of(al(), mesh) >= needs.insulator.kpoints_per_atom
 
 
 def _generators(flow) -> dict[str, PwInputGenerator]:
@@ -165,8 +205,10 @@ def test_flows_declare_the_property_each_job_serves():
     assert served["relax"] is None
     assert served["static"] == "energy"
     assert served["dos"] == "dos"
-    elastic = _generators(ElasticMaker().make(al()))
-    assert elastic["elastic bulk relax"].for_property == "elastic"
+    elastic = ElasticMaker().make(al())
+    # the bulk relaxes at the protocol's sampling; the elastic sampling is decided after it
+    assert _generators(elastic)["elastic bulk relax"].for_property is None
+    assert [j for j, _ in elastic.iterflow() if j.name == "elastic sampling"]
     eos = EosMaker(relax_maker=RelaxMaker()).make(al())
     assert [j for j in eos.jobs if j.name == "run_volume_points"]
 

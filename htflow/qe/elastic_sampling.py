@@ -1,0 +1,71 @@
+"""The sampling of an elastic flow's strained cells, decided after the bulk relaxation.
+
+The bulk relaxes at the protocol's sampling; its band gap then says whether the strained
+cells need a metal's or an insulator's k-point density (``properties.yaml``, ``elastic``).
+When that mesh is denser than the bulk's, the bulk relaxes once more at the new mesh, so
+that the cells are strained about the equilibrium of the sampling they are computed with:
+a metal relaxed on a coarse mesh would otherwise carry a residual stress of a few kbar into
+the fit at the dense one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from jobflow import Flow, Response, job
+
+from htflow.qe.jobs import serving, with_mesh_of
+from htflow.qe.stress import gpa_to_kbar, stress_gpa_to_kbar
+
+if TYPE_CHECKING:
+    from pymatgen.core import Structure
+
+    from htflow.qe.jobs import BasePwMaker
+
+
+@job(name="elastic sampling")
+def elastic_sampling(
+    structure: Structure,
+    is_metal: bool | None,
+    bulk_mesh: Any,
+    bulk_stress: list[list[float]] | None,
+    *,
+    relax_maker: BasePwMaker,
+    elastic_maker: BasePwMaker,
+) -> Response | dict[str, Any]:
+    """The strained cells' maker and the equilibrium they are strained about.
+
+    Parameters
+    ----------
+    structure, is_metal, bulk_mesh, bulk_stress
+        The relaxed bulk: structure (Å), metallicity, k mesh and stress (GPa).
+    relax_maker
+        The bulk's vc-relax maker, used again at the elastic mesh when it is denser.
+    elastic_maker
+        The strained cells' maker.
+
+    Returns
+    -------
+    dict
+        ``maker`` (strained cells, k mesh fixed), ``structure`` and ``stress`` (kbar, the
+        unit atomate2's fit expects) of the equilibrium; replaced by a Flow with one more
+        vc-relax when the elastic mesh is denser than the bulk's.
+    """
+    cells = with_mesh_of(serving(elastic_maker, "elastic", is_metal), structure)
+    mesh = cells.input_set_generator.kpoints_mesh
+    assert mesh is not None
+    if bulk_mesh is not None and all(b >= m for b, m in zip(bulk_mesh, mesh, strict=True)):
+        return {
+            "maker": cells,
+            "structure": structure,
+            "stress": gpa_to_kbar(bulk_stress),
+        }
+    again = serving(relax_maker, "elastic", is_metal)
+    again = replace(
+        again, input_set_generator=replace(again.input_set_generator, kpoints_mesh=mesh)
+    )
+    relax = again.make(structure)
+    stress = stress_gpa_to_kbar(relax.output.output.stress)
+    output = {"maker": cells, "structure": relax.output.structure, "stress": stress.output}
+    return Response(replace=Flow([relax, stress], output=output))
