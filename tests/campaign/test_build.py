@@ -39,7 +39,7 @@ def test_crystal_system_selection() -> None:
         ("relax_static_dos", ["relax", "static", "dos"]),
         ("band_structure", ["relax", "static", "dos", "bands"]),
         ("eos", ["eos relax", "run_volume_points", "fit eos"]),
-        ("elastic", ["elastic bulk relax", "stress_gpa_to_kbar", "fix k-point mesh"]),
+        ("elastic", ["elastic bulk relax", "elastic sampling", "generate_elastic_deformations"]),
     ],
 )
 def test_workflow_shapes(workflow: str, first_jobs: list[str]) -> None:

@@ -143,12 +143,13 @@ def test_elastic_cells_get_the_relaxed_bulks_class():
     bulk = RelaxMaker(input_set_generator=PwInputGenerator(calculation="vc-relax", protocol="fast"))
     needs = load_property_needs("elastic")
     stress = [[0.1, 0, 0], [0, 0.1, 0], [0, 0, 0.1]]
-    fine = (60, 60, 60)  # denser than any need: no second relaxation
+    fine = (60, 60, 60)  # denser than any need, same smearing: no second relaxation
+    system = {"degauss": bulk.get_input(al()).system["degauss"]}
     as_metal = elastic_sampling.original(
-        al(), None, fine, stress, relax_maker=bulk, elastic_maker=_cells()
+        al(), None, fine, stress, system, relax_maker=bulk, elastic_maker=_cells()
     )
     as_insulator = elastic_sampling.original(
-        al(), False, fine, stress, relax_maker=bulk, elastic_maker=_cells()
+        al(), False, fine, stress, system, relax_maker=bulk, elastic_maker=_cells()
     )
     metal_mesh = as_metal["maker"].input_set_generator.kpoints_mesh
     insulator_mesh = as_insulator["maker"].input_set_generator.kpoints_mesh
@@ -173,6 +174,27 @@ def test_a_bulk_relaxed_on_a_coarser_mesh_relaxes_again_at_the_elastic_mesh():
     assert relax_maker.input_set_generator.for_property == "elastic"
     assert relax_maker.input_set_generator.calculation == "vc-relax"
     assert mesh != (6, 6, 6)
+
+
+def test_a_metal_relaxes_again_with_the_elastic_smearing():
+    """A known metal's cells take the elastic width; the bulk is relaxed again with it."""
+    bulk = RelaxMaker(input_set_generator=PwInputGenerator(calculation="vc-relax", protocol="fast"))
+    width = load_property_needs("elastic").metal.degauss
+    assert width is not None
+    system = {"degauss": bulk.get_input(al()).system["degauss"]}
+    assert system["degauss"] != width
+    response = elastic_sampling.original(
+        al(), True, (60, 60, 60), None, system, relax_maker=bulk, elastic_maker=_cells()
+    )
+    (relax, _) = response.replace.jobs
+    again = relax.function.__self__.get_input(al())
+    cells = response.replace.output["maker"].get_input(al())
+    assert again.system["degauss"] == cells.system["degauss"] == width
+    assert cells.sampling is not None
+    assert any(f"degauss = {width} Ry" in change for change in cells.sampling.changes)
+    # an unknown class keeps the protocol's width (a semiconductor's gap is not smeared over)
+    unknown = serving(RelaxMaker(input_set_generator=bulk.input_set_generator), "elastic", None)
+    assert unknown.get_input(al()).system["degauss"] == system["degauss"]
 
 
 def test_elastic_without_bulk_relax_fixes_the_cells_mesh():

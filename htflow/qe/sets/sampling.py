@@ -37,6 +37,13 @@ class ClassNeeds(BaseModel):
     max_degauss: float | None = Field(
         None, gt=0, description="Largest smearing width allowed (Ry); None: the protocol's."
     )
+    degauss: float | None = Field(
+        None,
+        gt=0,
+        description="Smearing width the property's runs use instead of the protocol's (Ry, "
+        "the protocol's smearing kind); None: the protocol's. Measured: a wider cold smearing "
+        "can converge a metal's stresses on a far coarser mesh than the protocol's width.",
+    )
 
 
 class PropertyNeeds(BaseModel):
@@ -236,6 +243,26 @@ def raise_to_needs(
             f"{what}: ecutwfc {system.get('ecutwfc')} → {raised.get('ecutwfc')} Ry, "
             f"ecutrho {system.get('ecutrho')} → {raised.get('ecutrho')} Ry"
         )
+    width = system.get("degauss")
+    # a width for metals only when the class is known: a semiconductor taken for a metal
+    # (nothing run before it) must not have its gap smeared over
+    if (
+        cls.degauss is not None
+        and is_metal is (cls is needs.metal)
+        and system.get("occupations") == "smearing"
+        and isinstance(width, int | float)
+        and width != cls.degauss
+    ):
+        what = (
+            f"{property_name} of {'a metal' if is_metal else 'an insulator'} "
+            f"is converged with degauss = {cls.degauss} Ry; protocol {protocol_name!r} has "
+            f"{width}"
+        )
+        if strict:
+            raise InputError(f"strict: {what}: set degauss or set strict: false")
+        tightened.setdefault("system", {})["degauss"] = cls.degauss
+        changes.append(f"{what}: set to {cls.degauss}")
+        system = {**system, "degauss": cls.degauss}
     for namelist, key, limit, unit in (
         ("system", "degauss", cls.max_degauss, "Ry"),
         ("control", "forc_conv_thr", needs.max_forc_conv_thr, "Ry/bohr"),
