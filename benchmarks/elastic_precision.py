@@ -22,27 +22,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from _families import SSSP_NAME, resolve_family
+
 from htflow.exceptions import HtflowError
-from htflow.qe.pseudos import get_pseudo_family, register_pseudo_family
 from htflow.verify.elastic_metrics import ACCEPTANCE
 from htflow.verify.elastic_reference import load_elastic_references
 from htflow.verify.elastic_report import acceptance_text
 from htflow.verify.elastic_runner import check_elastic_inputs, run_elastic_verify
 
 REPO = Path(__file__).resolve().parents[1]
-SSSP_DIR = REPO / ".." / "shared" / "reference" / "pseudos" / "SSSP_1.3.0_PBE_precision"
-SSSP_NAME = "sssp"
 PROTOCOL_ORDER = {"fast": 0, "balanced": 1, "stringent": 2, "verification": 3}
 
 
 def _family(name: str) -> str:
-    if name != SSSP_NAME:
-        return name
-    try:
-        get_pseudo_family(SSSP_NAME)
-    except HtflowError:
-        register_pseudo_family(SSSP_NAME, SSSP_DIR.resolve())
-    return SSSP_NAME
+    return resolve_family(name) or name
 
 
 def main() -> int:

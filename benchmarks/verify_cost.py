@@ -18,24 +18,17 @@ import json
 import sys
 from pathlib import Path
 
+from _families import SSSP_NAME, resolve_family
+
 from htflow.exceptions import HtflowError
-from htflow.qe.pseudos import get_pseudo_family, register_pseudo_family
 from htflow.verify.reference import get_reference, parse_system
 from htflow.verify.runner import run_verify
 
 REPO = Path(__file__).resolve().parents[1]
-SSSP_DIR = REPO / ".." / "shared" / "reference" / "pseudos" / "SSSP_1.3.0_PBE_precision"
-SSSP_NAME = "sssp"
 
 
 def _family(name: str) -> str:
-    if name != SSSP_NAME:
-        return name
-    try:
-        get_pseudo_family(SSSP_NAME)
-    except HtflowError:
-        register_pseudo_family(SSSP_NAME, SSSP_DIR.resolve())
-    return SSSP_NAME
+    return resolve_family(name) or name
 
 
 def main() -> int:
