@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pymatgen.analysis.elasticity import ElasticTensor, Strain
 
-from htflow.quality.run_checks import kpoint_density_check
+from htflow.quality.run_checks import kpoint_density_check, smearing_width_check
 from htflow.quality.schema import SelfCheck
 from htflow.quality.task_view import Scalar, task_view
 from htflow.quality.tolerances import ElasticTolerances, load_tolerances
@@ -221,6 +221,9 @@ def strained_cell_checks(views: list[TaskView]) -> list[SelfCheck]:
     checks = []
     if density:
         checks.append(min(density, key=lambda c: (c.passed, c.value or 0.0)))
+    widths = [c for c in (smearing_width_check("elastic", v, "strained cells") for v in views) if c]
+    if widths:
+        checks.append(min(widths, key=lambda c: c.passed))
     meshes = Counter(v.mesh_label for v in views)
     one = len(meshes) == 1
     listing = ", ".join(f"{mesh}: {n}" for mesh, n in sorted(meshes.items()))

@@ -66,6 +66,38 @@ def kpoint_density_check(prop: str, view: TaskView, what: str) -> SelfCheck | No
     )
 
 
+def smearing_width_check(prop: str, view: TaskView, what: str) -> SelfCheck | None:
+    """A metal's smearing width against the one ``prop``'s density was measured with (Ry).
+
+    None unless ``prop`` declares a width for the run's class, the run is a known metal with
+    smearing and its width is known (pw.x runs).
+    """
+    needs = load_property_needs(prop).for_class(view.is_metal)
+    width = view.settings.get("degauss_ry")
+    if needs.degauss is None or view.is_metal is not True or not view.smearing:
+        return None
+    if not isinstance(width, int | float):
+        return None
+    passed = abs(float(width) - needs.degauss) <= 1e-9
+    detail = (
+        f"{what} of a metal smeared by {width} Ry; the {needs.kpoints_per_atom} k-points/atom "
+        f"{prop} needs were measured with {needs.degauss} Ry"
+    )
+    if not passed:
+        detail += (
+            f": at other widths that density is not known to converge "
+            f"({UNDER_SAMPLED.get(prop, 'not converged in k')})"
+        )
+    return SelfCheck(
+        name=f"{prop}_smearing_width",
+        passed=passed,
+        value=float(width),
+        limit=needs.degauss,
+        unit="Ry",
+        detail=detail,
+    )
+
+
 def scf_converged_check(view: TaskView, what: str) -> SelfCheck | None:
     """The last SCF converged (None for runs without an SCF, e.g. non-SCF DOS runs)."""
     if view.scf_converged is None:

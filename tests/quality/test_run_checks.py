@@ -150,3 +150,25 @@ def test_vasp_task_reports_what_it_has() -> None:
     gap_checks, _ = band_gap_checks(task)
     assert [c.name for c in gap_checks] == ["efermi_in_gap"]
     assert gap_checks[0].passed
+
+
+def test_a_metals_strained_cells_are_held_to_the_measured_smearing_width() -> None:
+    from htflow.quality.elastic import strained_cell_checks
+
+    needs = load_property_needs("elastic").metal
+    assert needs.degauss is not None
+    mesh = (13, 13, 13)  # 2197 k-points/atom for one site: above the metal's need
+    metal = {"is_metal": True, "band_gap": 0.0, "homo": None, "lumo": None}
+    right = pw_task(mesh, nsites=1, calculation="relax", **metal)
+    right["input"]["pw_input"]["system"]["degauss"] = needs.degauss
+    wrong = pw_task(mesh, nsites=1, calculation="relax", **metal)  # the protocol's 0.02 Ry
+    good = names(strained_cell_checks([task_view(right)] * 6))
+    assert good["elastic_kpoint_density"].passed
+    assert good["elastic_smearing_width"].passed
+    bad = names(strained_cell_checks([task_view(right)] * 5 + [task_view(wrong)]))
+    assert not bad["elastic_smearing_width"].passed
+    assert bad["elastic_smearing_width"].value == 0.02
+    assert "not known to converge" in bad["elastic_smearing_width"].detail
+    assert property_quality("elastic", list(bad.values())).level == "suspect"
+    # an insulator's cells have no width to meet
+    assert "elastic_smearing_width" not in names(strained_cell_checks([task_view(pw_task())]))
