@@ -29,8 +29,9 @@ VASP_ENERGY_TASK_TYPES = ("Structure Optimization", "Static")
 ELASTIC_DOC = "ElasticDocument"
 EOS_DOC = "EosDoc"
 ENERGY_CALCULATIONS = ("scf", "vc-relax")
-# Jobs whose cells are deliberately strained: never a material's energy or structure.
-STRAINED_LABEL_PREFIXES = ("eos static", "elastic relax")
+# Jobs whose cells are deliberately strained, or whose sampling is a property's (the elastic
+# reference SCF, at a metal's elastic smearing width): never a material's energy or structure.
+STRAINED_LABEL_PREFIXES = ("eos static", "elastic relax", "elastic reference")
 # atomate2's VASP EOS and elastic cells (htflow.vasp names them "EOS fixed-volume relax …")
 VASP_STRAINED_LABEL_PREFIXES = ("eos", "elastic relax", "elastic deformation")
 

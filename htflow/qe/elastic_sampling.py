@@ -1,11 +1,15 @@
 """The sampling of an elastic flow's strained cells, decided after the bulk relaxation.
 
 The bulk relaxes at the protocol's sampling; its band gap then says whether the strained
-cells need a metal's or an insulator's k-point density and smearing (``properties.yaml``,
-``elastic``). When that mesh is denser than the bulk's, or the smearing width differs, the
-bulk relaxes once more with the cells' sampling, so that the cells are strained about the
-equilibrium of the sampling they are computed with: a metal relaxed on a coarse mesh would
-otherwise carry a residual stress of a few kbar into the fit at the dense one.
+cells need a metal's or an insulator's k-point density and smearing width
+(``properties.yaml``, ``elastic``). Then, only where needed:
+
+- when the cells' mesh is denser than the bulk's, the bulk relaxes once more at that mesh
+  (with the protocol's smearing width: a wide width biases the volume), so that the cells
+  are strained about the equilibrium of the mesh they are computed with;
+- when the cells' smearing width differs from that relaxation's, one SCF of the relaxed
+  cell with the cells' exact settings gives the equilibrium stress the fit subtracts, so
+  the width's bias on the absolute stress cancels and only stress differences remain.
 """
 
 from __future__ import annotations
@@ -13,9 +17,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from jobflow import Flow, Response, job
+from jobflow import Flow, Job, Response, job
 
-from htflow.qe.jobs import serving, with_mesh_of
+from htflow.qe.jobs import StaticMaker, serving, with_mesh_of
 from htflow.qe.stress import gpa_to_kbar, stress_gpa_to_kbar
 
 if TYPE_CHECKING:
@@ -52,27 +56,37 @@ def elastic_sampling(
     dict
         ``maker`` (strained cells, k mesh fixed), ``structure`` and ``stress`` (kbar, the
         unit atomate2's fit expects) of the equilibrium; replaced by a Flow with one more
-        vc-relax when the elastic mesh is denser than the bulk's or its smearing differs.
+        vc-relax and/or one reference SCF when the bulk's sampling is not the cells'.
     """
     cells = with_mesh_of(serving(elastic_maker, "elastic", is_metal), structure)
     mesh = cells.input_set_generator.kpoints_mesh
     assert mesh is not None
     width = cells.get_input(structure).system.get("degauss")
-    same_width = width == (bulk_system or {}).get("degauss")
+    relaxed_width = (bulk_system or {}).get("degauss")
     dense_enough = bulk_mesh is not None and all(
         b >= m for b, m in zip(bulk_mesh, mesh, strict=True)
     )
-    if dense_enough and same_width:
-        return {
-            "maker": cells,
-            "structure": structure,
-            "stress": gpa_to_kbar(bulk_stress),
-        }
-    again = serving(relax_maker, "elastic", is_metal)
-    again = replace(
-        again, input_set_generator=replace(again.input_set_generator, kpoints_mesh=mesh)
-    )
-    relax = again.make(structure)
-    stress = stress_gpa_to_kbar(relax.output.output.stress)
-    output = {"maker": cells, "structure": relax.output.structure, "stress": stress.output}
-    return Response(replace=Flow([relax, stress], output=output))
+    if dense_enough and width == relaxed_width:
+        return {"maker": cells, "structure": structure, "stress": gpa_to_kbar(bulk_stress)}
+    jobs: list[Job | Flow] = []
+    equilibrium: Any = structure
+    stress_gpa: Any = bulk_stress
+    if not dense_enough:
+        again = serving(relax_maker, "elastic", is_metal)
+        again = replace(
+            again, input_set_generator=replace(again.input_set_generator, kpoints_mesh=mesh)
+        )
+        relax = again.make(structure)
+        jobs.append(relax)
+        equilibrium, stress_gpa = relax.output.structure, relax.output.output.stress
+        relaxed_width = again.get_input(structure).system.get("degauss")
+    if width != relaxed_width:
+        reference = StaticMaker(
+            name="elastic reference stress",
+            input_set_generator=replace(cells.input_set_generator, calculation="scf"),
+        ).make(equilibrium)
+        jobs.append(reference)
+        stress_gpa = reference.output.output.stress
+    stress = stress_gpa_to_kbar(stress_gpa)
+    output = {"maker": cells, "structure": equilibrium, "stress": stress.output}
+    return Response(replace=Flow([*jobs, stress], output=output))

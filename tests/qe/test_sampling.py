@@ -176,8 +176,8 @@ def test_a_bulk_relaxed_on_a_coarser_mesh_relaxes_again_at_the_elastic_mesh():
     assert mesh != (6, 6, 6)
 
 
-def test_a_metal_relaxes_again_with_the_elastic_smearing():
-    """A known metal's cells take the elastic width; the bulk is relaxed again with it."""
+def test_a_metals_reference_stress_comes_from_an_scf_at_the_elastic_width():
+    """A known metal's cells take the elastic width; one SCF at it gives the reference stress."""
     bulk = RelaxMaker(input_set_generator=PwInputGenerator(calculation="vc-relax", protocol="fast"))
     width = load_property_needs("elastic").metal.degauss
     assert width is not None
@@ -186,15 +186,42 @@ def test_a_metal_relaxes_again_with_the_elastic_smearing():
     response = elastic_sampling.original(
         al(), True, (60, 60, 60), None, system, relax_maker=bulk, elastic_maker=_cells()
     )
-    (relax, _) = response.replace.jobs
-    again = relax.function.__self__.get_input(al())
+    reference, to_kbar = response.replace.jobs
+    scf = reference.function.__self__.get_input(al())
     cells = response.replace.output["maker"].get_input(al())
-    assert again.system["degauss"] == cells.system["degauss"] == width
+    assert reference.name == "elastic reference stress"
+    assert scf.control["calculation"] == "scf"
+    assert scf.system["degauss"] == cells.system["degauss"] == width
+    assert scf.kpoints == cells.kpoints
     assert cells.sampling is not None
     assert any(f"degauss = {width} Ry" in change for change in cells.sampling.changes)
-    # an unknown class keeps the protocol's width (a semiconductor's gap is not smeared over)
-    unknown = serving(RelaxMaker(input_set_generator=bulk.input_set_generator), "elastic", None)
-    assert unknown.get_input(al()).system["degauss"] == system["degauss"]
+    assert to_kbar.name == "stress_gpa_to_kbar"
+
+
+def test_a_metal_on_a_coarse_mesh_relaxes_at_the_protocols_width_then_takes_the_reference():
+    bulk = RelaxMaker(input_set_generator=PwInputGenerator(calculation="vc-relax", protocol="fast"))
+    system = {"degauss": bulk.get_input(al()).system["degauss"]}
+    response = elastic_sampling.original(
+        al(), True, (6, 6, 6), None, system, relax_maker=bulk, elastic_maker=_cells()
+    )
+    relax, reference, _ = response.replace.jobs
+    again = relax.function.__self__.get_input(al())
+    scf = reference.function.__self__.get_input(al())
+    # the volume at the protocol's width (a wide width biases it), on the cells' mesh
+    assert again.control["calculation"] == "vc-relax"
+    assert again.system["degauss"] == system["degauss"]
+    assert again.kpoints == scf.kpoints
+    assert scf.system["degauss"] == load_property_needs("elastic").metal.degauss
+
+
+def test_an_unknown_class_keeps_the_protocols_width():
+    """A semiconductor taken for a metal (nothing run before it) keeps its gap unsmeared."""
+    generator = PwInputGenerator(calculation="relax", protocol="fast")
+    plain = generator.get_input(al()).system["degauss"]
+    unknown = serving(RelaxMaker(input_set_generator=generator), "elastic", None)
+    assert unknown.get_input(al()).system["degauss"] == plain
+    metal = serving(RelaxMaker(input_set_generator=generator), "elastic", True)
+    assert metal.get_input(al()).system["degauss"] != plain
 
 
 def test_elastic_without_bulk_relax_fixes_the_cells_mesh():

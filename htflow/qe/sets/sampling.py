@@ -40,9 +40,10 @@ class ClassNeeds(BaseModel):
     degauss: float | None = Field(
         None,
         gt=0,
-        description="Smearing width the property's runs use instead of the protocol's (Ry, "
-        "the protocol's smearing kind); None: the protocol's. Measured: a wider cold smearing "
-        "can converge a metal's stresses on a far coarser mesh than the protocol's width.",
+        description="Smearing width the property's fixed-cell runs use instead of the "
+        "protocol's (Ry, the protocol's smearing kind; a vc-relax keeps the protocol's, since a "
+        "wide smearing biases the volume); None: the protocol's. Measured: a wider cold "
+        "smearing converges a metal's stress differences on a far coarser mesh.",
     )
 
 
@@ -244,11 +245,13 @@ def raise_to_needs(
             f"ecutrho {system.get('ecutrho')} → {raised.get('ecutrho')} Ry"
         )
     width = system.get("degauss")
-    # a width for metals only when the class is known: a semiconductor taken for a metal
-    # (nothing run before it) must not have its gap smeared over
+    # a width for metals only when the class is known (a semiconductor taken for a metal,
+    # nothing run before it, must not have its gap smeared over), and only at fixed cell: a
+    # wide smearing biases the equilibrium volume (fcc Cu: +7.7 GPa at cold 0.08 Ry)
     if (
         cls.degauss is not None
         and is_metal is (cls is needs.metal)
+        and control.get("calculation") != "vc-relax"
         and system.get("occupations") == "smearing"
         and isinstance(width, int | float)
         and width != cls.degauss
