@@ -101,7 +101,8 @@ def test_band_structure(tmp_path: Path) -> None:
 def test_eos_birch_murnaghan(tmp_path: Path) -> None:
     maker = EosMaker(
         static_maker=StaticMaker(
-            name="eos static", input_set_generator=PwInputGenerator(protocol="fast")
+            name="eos static",
+            input_set_generator=PwInputGenerator(protocol="fast", is_metal=False),
         )
     )
     outputs = run(maker.make(silicon()), tmp_path)
@@ -114,6 +115,54 @@ def test_eos_birch_murnaghan(tmp_path: Path) -> None:
     assert eos.v0 == pytest.approx(20.46, rel=0.02)
     assert eos.b0 == pytest.approx(88.5, rel=0.10)
     assert eos.b1 == pytest.approx(4.3, abs=0.6)
+
+
+def aluminium(a: float = 4.04) -> Structure:
+    lattice = Lattice([[0, a / 2, a / 2], [a / 2, 0, a / 2], [a / 2, a / 2, 0]])
+    return Structure(lattice, ["Al"], [[0, 0, 0]])
+
+
+def test_elastic_tensor_of_a_metal(tmp_path: Path) -> None:
+    """The issue's fcc Al at the fast protocol: G_VRH was 73 GPa from 6x6x6 strained cells."""
+    from htflow.qe.sets.sampling import kpoints_per_atom_of
+
+    maker = ElasticMaker(
+        bulk_relax_maker=RelaxMaker(
+            name="elastic bulk relax",
+            input_set_generator=PwInputGenerator(calculation="vc-relax", protocol="fast"),
+        ),
+        elastic_relax_maker=RelaxMaker(
+            name="elastic relax",
+            input_set_generator=PwInputGenerator(calculation="relax", protocol="fast"),
+        ),
+    )
+    outputs = run(maker.make(aluminium()), tmp_path)
+    needs = load_property_needs("elastic").metal
+    cells = [
+        o for o in outputs.values() if str(getattr(o, "task_label", "")).startswith("elastic relax")
+    ]
+    # the bulk relaxed at the protocol's 6x6x6, then again on the cells' denser mesh, both
+    # at the protocol's width; the cells and the reference SCF at the metal's elastic width
+    coarse, dense = sorted(
+        by_label(outputs, "elastic bulk relax"), key=lambda t: t.input.pw_input.kpoints.mesh
+    )
+    (reference,) = by_label(outputs, "elastic reference stress")
+    assert len(cells) == 6
+    assert coarse.output.is_metal
+    widths = {t.input.pw_input.system["degauss"] for t in (coarse, dense)}
+    assert widths == {PwInputGenerator(protocol="fast").get_input(aluminium()).system["degauss"]}
+    meshes = {tuple(c.input.pw_input.kpoints.mesh) for c in [*cells, reference, dense]}
+    assert len(meshes) == 1
+    assert kpoints_per_atom_of(aluminium(), next(iter(meshes))) >= needs.kpoints_per_atom
+    assert {c.input.pw_input.system["degauss"] for c in [*cells, reference]} == {needs.degauss}
+    (elastic,) = [o for o in outputs.values() if type(o).__name__ == "ElasticDocument"]
+    c = np.array(elastic.elastic_tensor.ieee_format)
+    # converged PBE (docs/precision.md): C11 110, C12 58, C44 34.5 GPa, G_VRH 31 GPa (SSSP);
+    # measured here: 111.6, 62.5, 31.8, G_VRH 28.7 GPa (MP: 23.9; the issue's run: 73.2)
+    assert c[0, 0] == pytest.approx(110, rel=0.10)
+    assert c[0, 1] == pytest.approx(58, rel=0.15)
+    assert c[3, 3] == pytest.approx(34.5, rel=0.15)
+    assert elastic.derived_properties.g_vrh == pytest.approx(31, rel=0.15)
 
 
 def test_elastic_tensor(tmp_path: Path) -> None:
