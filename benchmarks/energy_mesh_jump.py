@@ -5,7 +5,9 @@
 
 For each system (prototype:elements, built by htflow's prototype source) and protocol it
 takes the static SCF that campaigns store energies from (``PwInputGenerator`` serving the
-``energy`` property, as ``RelaxStaticDosMaker`` runs it) and reports two numbers:
+``energy`` property, as ``RelaxStaticDosMaker`` runs it, with the metal or insulator class
+an SCF at the protocol's own mesh finds, as the relaxation tells the flow) and reports two
+numbers:
 
 - **boundary jump**: the lattice constant is scanned over ±3 % of the prototype's; where the
   mesh the generator picks changes, the energy is computed just below and just above
@@ -58,24 +60,32 @@ def _a0(system: str) -> float:
     return float(structure.lattice.a)
 
 
-def _generator(protocol: str, family: str | None, mesh: Any = None) -> PwInputGenerator:
+def _generator(
+    protocol: str, family: str | None, mesh: Any = None, is_metal: bool | None = None
+) -> PwInputGenerator:
     return PwInputGenerator(
         calculation="scf",
         protocol=protocol,
         pseudo_family=family,
         for_property="energy",
         kpoints_mesh=mesh,
+        is_metal=is_metal,
     )
 
 
-def _mesh(system: str, a: float, protocol: str, family: str | None) -> tuple[int, int, int]:
-    return _generator(protocol, family).get_input(_structure(system, a)).kpoints.mesh
+def _mesh(
+    system: str, a: float, protocol: str, family: str | None, is_metal: bool | None
+) -> tuple[int, int, int]:
+    generator = _generator(protocol, family, None, is_metal)
+    return generator.get_input(_structure(system, a)).kpoints.mesh
 
 
-def _boundary(system: str, protocol: str, family: str | None) -> float | None:
+def _boundary(
+    system: str, protocol: str, family: str | None, is_metal: bool | None
+) -> float | None:
     a0 = _a0(system)
     grid = [a0 * (1 - SCAN + 2 * SCAN * i / (STEPS - 1)) for i in range(STEPS)]
-    meshes = [_mesh(system, a, protocol, family) for a in grid]
+    meshes = [_mesh(system, a, protocol, family, is_metal) for a in grid]
     # the boundary nearest a0
     pairs = [(i, i + 1) for i in range(STEPS - 1) if meshes[i] != meshes[i + 1]]
     if not pairs:
@@ -84,7 +94,7 @@ def _boundary(system: str, protocol: str, family: str | None) -> float | None:
     lo, hi = grid[low], grid[high]
     while hi - lo > 1e-5:
         mid = (lo + hi) / 2
-        if _mesh(system, mid, protocol, family) == meshes[low]:
+        if _mesh(system, mid, protocol, family, is_metal) == meshes[low]:
             lo = mid
         else:
             hi = mid
@@ -99,33 +109,44 @@ def _energy(structure: Any, generator: PwInputGenerator, workdir: Path) -> dict[
     out = build_task_doc(workdir).output
     return {
         "energy_per_atom": out.energy_per_atom,
+        "is_metal": out.is_metal,
         "mesh": list(pw_input.kpoints.mesh),
         "kpoints_per_atom": kpoints_per_atom_of(structure, pw_input.kpoints.mesh),
         "cpu_seconds": out.cpu_time,
     }
 
 
+def _class(structure: Any, protocol: str, family: str | None, root: Path) -> bool | None:
+    """Metal or insulator from an SCF at the protocol's own mesh, as a relaxation tells a flow."""
+    plain = PwInputGenerator(calculation="scf", protocol=protocol, pseudo_family=family)
+    root.mkdir(parents=True, exist_ok=True)
+    plain.get_input(structure).write(root)
+    run_pw(root, n_ranks=1)
+    return build_task_doc(root).output.is_metal
+
+
 def measure(system: str, protocol: str, family: str | None, root: Path) -> dict[str, Any]:
     """Boundary jump and next-mesh change (meV/atom) of one system at one protocol."""
     result: dict[str, Any] = {"system": system, "protocol": protocol, "family": family}
     structure = _structure(system)
-    used = _energy(structure, _generator(protocol, family), root / "used")
+    is_metal = _class(structure, protocol, family, root / "class")
+    result["is_metal"] = is_metal
+    used = _energy(structure, _generator(protocol, family, None, is_metal), root / "used")
     mesh = used["mesh"]
     finer = _energy(
-        structure, _generator(protocol, family, tuple(n + 1 for n in mesh)), root / "finer"
+        structure,
+        _generator(protocol, family, tuple(n + 1 for n in mesh), is_metal),
+        root / "finer",
     )
     result["mesh"] = format_mesh(tuple(mesh))
     result["kpoints_per_atom"] = used["kpoints_per_atom"]
     result["next_mesh_change_mev"] = 1000 * abs(finer["energy_per_atom"] - used["energy_per_atom"])
-    boundary = _boundary(system, protocol, family)
+    boundary = _boundary(system, protocol, family, is_metal)
     result["boundary_a"] = boundary
     if boundary is not None:
-        below = _energy(
-            _structure(system, boundary - DELTA), _generator(protocol, family), root / "below"
-        )
-        above = _energy(
-            _structure(system, boundary + DELTA), _generator(protocol, family), root / "above"
-        )
+        generator = _generator(protocol, family, None, is_metal)
+        below = _energy(_structure(system, boundary - DELTA), generator, root / "below")
+        above = _energy(_structure(system, boundary + DELTA), generator, root / "above")
         result["boundary_meshes"] = [
             format_mesh(tuple(below["mesh"])),
             format_mesh(tuple(above["mesh"])),
@@ -135,6 +156,10 @@ def measure(system: str, protocol: str, family: str | None, root: Path) -> dict[
         )
     result["cpu_seconds"] = used["cpu_seconds"]
     return result
+
+
+def _label(is_metal: bool | None) -> str:
+    return "unknown" if is_metal is None else ("metal" if is_metal else "insulator")
 
 
 def main() -> int:
@@ -154,10 +179,10 @@ def main() -> int:
                 results.append(measure(system, protocol, args.family, Path(tmp)))
             args.out.write_text(json.dumps(results, indent=1))
     print(
-        "| system | protocol | mesh | k-points/atom | next mesh (meV/atom) | boundary (Å) "
-        "| jump (meV/atom) |"
+        "| system | protocol | class | mesh | k-points/atom | next mesh (meV/atom) "
+        "| boundary (Å) | jump (meV/atom) |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for r in results:
         jump = r.get("boundary_jump_mev")
         where = (
@@ -167,7 +192,8 @@ def main() -> int:
         )
         shown = "-" if jump is None else f"{jump:.2f}"
         print(
-            f"| {r['system']} | {r['protocol']} | {r['mesh']} | {r['kpoints_per_atom']} | "
+            f"| {r['system']} | {r['protocol']} | {_label(r.get('is_metal'))} | {r['mesh']} | "
+            f"{r['kpoints_per_atom']} | "
             f"{r['next_mesh_change_mev']:.2f} | {where} | {shown} |"
         )
     return 0

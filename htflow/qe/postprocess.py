@@ -91,13 +91,19 @@ def _kpoints_cartesian(xml_path: Path) -> np.ndarray | None:
 
 
 def _band_structure_efermi(data: XmlData) -> float:
-    """Mid-gap for insulators, so no valence state sits above E_F by rounding; E_F otherwise."""
+    """Mid-gap for insulators, so no valence state sits above E_F by rounding; E_F otherwise.
+
+    An insulator is a non-spin-polarised cell whose electrons fill whole bands with a gap
+    above the last one along the path. That holds with smearing too: cold smearing leaves a
+    small-gap semiconductor's E_F at or just inside a band edge (Si at 'fast', 14³: 27 meV
+    below the valence band maximum), which would make the band structure a metal.
+    """
     efermi = data.efermi if data.efermi is not None else (data.homo or 0.0)
-    if data.eigenvalues is None or data.nelec is None or data.occupations_kind == "smearing":
+    if data.eigenvalues is None or data.nelec is None or data.eigenvalues.shape[0] != 1:
         return efermi
-    per_band = 1 if data.eigenvalues.shape[0] == 2 else 2
-    n_occupied = round(data.nelec / per_band) if data.eigenvalues.shape[0] == 1 else None
-    if n_occupied is None or not 0 < n_occupied < data.eigenvalues.shape[2]:
+    filled = data.nelec / 2
+    n_occupied = round(filled)
+    if abs(filled - n_occupied) > 1e-6 or not 0 < n_occupied < data.eigenvalues.shape[2]:
         return efermi
     vbm = float(data.eigenvalues[..., n_occupied - 1].max())
     cbm = float(data.eigenvalues[..., n_occupied].min())
