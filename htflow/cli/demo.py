@@ -28,7 +28,7 @@ def demo(
             "--user-home", help="Use your htflow home and database instead of <out>/home."
         ),
     ] = False,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for the agent.")] = 1800.0,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the agent.")] = 3600.0,
 ) -> None:
     """Bring up the local SLURM, submit the demo campaign, run the agent until every
     Firework is done, build the materials, print the results table and write PNG plots.
