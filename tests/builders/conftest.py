@@ -68,9 +68,13 @@ def campaign_flows() -> dict[str, Flow]:
     from htflow.qe.sets import PwInputGenerator
 
     # C, SiC and the Si cells are known insulators: they are held to an insulator's needs
-    # (without is_metal=False, a run with nothing before it takes a metal's denser mesh)
-    def static(name: str) -> StaticMaker:
-        generator = PwInputGenerator(calculation="scf", protocol="fast", is_metal=False)
+    # (without is_metal=False, a run with nothing before it takes a metal's denser mesh).
+    # C's static serves energies as a flow's does (mesh raised to the energy need); SiC's
+    # stays on the fast protocol's 5x5x5, below that need, with its smearing fault.
+    def static(name: str, serves: str | None = None) -> StaticMaker:
+        generator = PwInputGenerator(
+            calculation="scf", protocol="fast", is_metal=False, for_property=serves
+        )
         return StaticMaker(name=name, input_set_generator=generator)
 
     cells = PwInputGenerator(calculation="relax", protocol="fast", is_metal=False)
@@ -81,7 +85,7 @@ def campaign_flows() -> dict[str, Flow]:
     return {
         "si": relax_static_dos_maker("fast").make(zincblende(["Si", "Si"], 5.47)),
         "si_elastic": elastic.make(zincblende(["Si", "Si"], 5.47)),
-        "c": Flow([static("static").make(zincblende(["C", "C"], 3.57))]),
+        "c": Flow([static("static", "energy").make(zincblende(["C", "C"], 3.57))]),
         "sic": Flow([static("static").make(zincblende(["Si", "C"], 4.38))]),
     }
 
