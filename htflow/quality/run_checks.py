@@ -72,11 +72,11 @@ def smearing_width_check(prop: str, view: TaskView, what: str) -> SelfCheck | No
     None unless ``prop`` declares a width for the run's class, the run is a known metal with
     smearing and its width is known (pw.x runs).
     """
-    needs = load_property_needs(prop).for_class(view.is_metal)
     width = view.settings.get("degauss_ry")
-    if needs.degauss is None or view.is_metal is not True or not view.smearing:
+    if view.is_metal is not True or not view.smearing or not isinstance(width, int | float):
         return None
-    if not isinstance(width, int | float):
+    needs = load_property_needs(prop).metal
+    if needs.degauss is None:
         return None
     passed = abs(float(width) - needs.degauss) <= 1e-9
     detail = (

@@ -250,7 +250,7 @@ def raise_to_needs(
     # wide smearing biases the equilibrium volume (fcc Cu: +7.7 GPa at cold 0.08 Ry)
     if (
         cls.degauss is not None
-        and is_metal is (cls is needs.metal)
+        and is_metal is not None
         and control.get("calculation") != "vc-relax"
         and system.get("occupations") == "smearing"
         and isinstance(width, int | float)
