@@ -112,7 +112,8 @@ def _sorted(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 HEADER = (
     "material", "family", "protocol", "ecutwfc/ecutrho Ry", "k mesh", "cells", "C_ij GPa (ref)",
-    "max|ΔC_ij| GPa", "K_V GPa (ref)", "G_V GPa (ref)", "|ΔK|/K", "|ΔG|/G", "verdict", "core-s",
+    "max|ΔC_ij| GPa", "K_V GPa (ref)", "G_V GPa (ref)", "|ΔK|/K", "|ΔG|/G", "verdict", "quality",
+    "core-s",
 )  # fmt: skip
 
 
@@ -120,7 +121,7 @@ def _row(r: dict[str, Any]) -> list[str]:
     head = [f"{r['material_id']} {r['formula']}", r["pseudo_family"], r["protocol"]]
     c = r["comparison"]
     if c is None:
-        return [*head, *[""] * (len(HEADER) - 5), f"{r['status']}: {r['reason']}", ""]
+        return [*head, *[""] * (len(HEADER) - 6), f"{r['status']}: {r['reason']}", "", ""]
     ecut = f"{r['ecutwfc']:g}/{r['ecutrho']:g}" if r["ecutwfc"] is not None else ""
     return [
         *head,
@@ -136,8 +137,15 @@ def _row(r: dict[str, Any]) -> list[str]:
         f"{c['k_relative_error']:.1%}",
         f"{c['g_relative_error']:.1%}",
         c["verdict"] + ("" if c["born_stable"] else " (unstable)"),
+        _quality(r.get("quality")),
         f"{r['core_seconds']:.0f}",
     ]
+
+
+def _quality(quality: dict[str, Any] | None) -> str:
+    if not quality:
+        return "not recorded"
+    return "; ".join([quality["level"], *quality["reasons"]])
 
 
 def cheapest(results: list[dict[str, Any]]) -> list[list[str]]:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from htflow.quality.schema import PropertyQuality
     from htflow.verify.elastic_metrics import ElasticAcceptance
     from htflow.verify.elastic_reference import ElasticReferenceSet
     from htflow.verify.elastic_runner import ElasticVerifyResult
@@ -64,13 +65,13 @@ def print_elastic_table(
         f"(reference {references.path.name})"
     )
     columns = ("material", "C_ij GPa", "max|ΔC_ij|", "K_V GPa", "G_V GPa", "|ΔK|/K", "|ΔG|/G")
-    for column in (*columns, "verdict", "k mesh", "cells", "core-s"):
+    for column in (*columns, "verdict", "quality", "k mesh", "cells", "core-s"):
         table.add_column(column, justify="left" if column in ("material", "C_ij GPa") else "right")
     for r in results:
         c = r.comparison
         if c is None:
             verdict = f"[{VERDICT_STYLE[r.status]}]{r.status}: {escape(r.reason or '')}[/]"
-            table.add_row(r.material_id + " " + r.formula, *[""] * 6, verdict, "", "", "")
+            table.add_row(r.material_id + " " + r.formula, *[""] * 6, verdict, "", "", "", "")
             continue
         components = "\n".join(
             f"{x.label} {x.computed:.1f} ({x.reference:.1f})" for x in c.components
@@ -85,6 +86,7 @@ def print_elastic_table(
             f"{c.g_relative_error:.1%}",
             f"[{VERDICT_STYLE[c.verdict]}]{c.verdict}[/]"
             + ("" if c.born_stable else " (unstable)"),
+            escape(quality_text(r.quality)),
             ", ".join("×".join(map(str, mesh)) for mesh in r.kpoints_meshes),
             str(r.n_strained_cells),
             f"{r.core_seconds:.0f}",
@@ -94,8 +96,24 @@ def print_elastic_table(
         f"In parentheses: the reference ({references.citation}). K_V and G_V are Voigt averages "
         f"of the tensors. Within tolerance: {acceptance_text(first.acceptance)} (the project's "
         "acceptance thresholds, not the reference's precision). core-s: Σ pw.x CPU time × ranks "
-        "over the flow; cells: strained cells after symmetry reduction."
+        "over the flow; cells: strained cells after symmetry reduction. quality: the tensor's "
+        "self-checks as a material document stores them (suspect: with the reasons)."
     )
 
 
-__all__ = ["ELASTIC_UNITS", "acceptance_text", "elastic_payload", "print_elastic_table"]
+def quality_text(quality: PropertyQuality | None) -> str:
+    """``checked`` or ``suspect: reason; reason`` (empty when the checks were not run)."""
+    if quality is None:
+        return ""
+    if not quality.reasons:
+        return quality.level
+    return f"{quality.level}: " + "; ".join(quality.reasons)
+
+
+__all__ = [
+    "ELASTIC_UNITS",
+    "acceptance_text",
+    "elastic_payload",
+    "print_elastic_table",
+    "quality_text",
+]

@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
 from htflow.exceptions import InputError
+from htflow.quality.schema import PropertyQuality
 from htflow.settings import get_settings
 from htflow.verify.elastic_metrics import (
     ACCEPTANCE,
@@ -72,6 +73,12 @@ class ElasticVerifyResult(BaseModel):
     n_failed_cells: int = Field(0, description="Strained cells whose run failed.")
     n_pw_runs: int = Field(0, description="pw.x runs of the whole flow (bulk relax included).")
     fit_warnings: list[str] = Field(default_factory=list, description="atomate2's fit warnings.")
+    quality: PropertyQuality | None = Field(
+        None,
+        description="The tensor's own self-checks, as the builder stores them on a material "
+        "(checked, or suspect with the reasons); never 'verified': this is the measurement "
+        "a verification record would come from.",
+    )
     n_ranks: int = Field(description="MPI ranks per pw.x run.")
     core_seconds: float = Field(
         0.0,
@@ -212,6 +219,7 @@ def run_elastic_verify(
         elastic_tensor=tensor,
         comparison=compare_elastic(tensor, reference, elastic.structure, acceptance),
         fit_warnings=[str(w) for w in elastic.warnings or []],
+        quality=tensor_quality(outputs, elastic),
         **record,
     )
 
@@ -235,6 +243,25 @@ def _elastic_document(outputs: dict[str, Any]) -> Any:
     from atomate2.common.schemas.elastic import ElasticDocument
 
     return next((o for o in outputs.values() if isinstance(o, ElasticDocument)), None)
+
+
+def tensor_quality(outputs: dict[str, Any], elastic: Any) -> PropertyQuality:
+    """The self-checks a material's elastic tensor gets, from the flow's in-memory outputs.
+
+    The documents are serialized as jobflow stores them, so the checks see exactly what the
+    builder sees: the ElasticDocument and the task documents of its strained cells.
+    """
+    from monty.json import jsanitize
+
+    from htflow.quality.elastic import elastic_checks
+    from htflow.quality.levels import property_quality
+
+    def stored(doc: Any) -> dict[str, Any]:
+        return jsanitize(doc, strict=True, enum_values=True, allow_bson=True)
+
+    uuids = dict.fromkeys(elastic.fitting_data.uuids or [])
+    strained = [stored(outputs[u]) for u in uuids if u in outputs]
+    return property_quality("elastic", *elastic_checks(stored(elastic), strained))
 
 
 def _costs(outputs: dict[str, Any], n_ranks: int) -> dict[str, Any]:
@@ -270,4 +297,5 @@ __all__ = [
     "run_elastic_verify",
     "skip_reason",
     "standard_cell",
+    "tensor_quality",
 ]

@@ -170,14 +170,25 @@ def test_quick_silicon_run_json_and_table(tmp_path: Path) -> None:
     assert 40 < c44 < 100
     assert comparison["k_relative_error"] == pytest.approx(abs(comparison["k_voigt"] - 97.8) / 97.8)
     assert comparison["verdict"] in ("within", "outside")
+    # the tensor's own self-checks, as a material document would carry them
+    quality = data["quality"]
+    names = {c["name"] for c in quality["checks"]}
+    assert {"born_stability", "strained_cells_one_mesh"} <= names, names
+    assert quality["level"] in ("checked", "suspect")
+    failed = [c for c in quality["checks"] if not c["passed"]]
+    assert (quality["level"] == "suspect") == bool(failed)
+    assert len(quality["reasons"]) == len(failed)
+    assert quality["settings"]["n_strained_cells"] == 6
 
     console = Console(width=200, record=True)
     refs = load_elastic_references(path)
     print_elastic_table([ElasticVerifyResult.model_validate(data)], console, refs)
     text = console.export_text()
-    for column in ("C_ij GPa", "max|ΔC_ij|", "K_V GPa", "G_V GPa", "|ΔK|/K", "verdict", "core-s"):
+    columns = ("C_ij GPa", "max|ΔC_ij|", "K_V GPa", "G_V GPa", "|ΔK|/K", "verdict", "quality")
+    for column in (*columns, "core-s"):
         assert column in text
     assert f"C11 {c11:.1f} (165.7)" in text
+    assert quality["level"] in text
     assert "×".join(map(str, mesh)) in text
     assert "|ΔK|/K ≤ 10 % and |ΔG|/G ≤ 15 %" in text
     assert "McSkimin & Andreatch (1964)" in text
