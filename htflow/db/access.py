@@ -10,7 +10,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from htflow.db.materials import MATERIALS_COLLECTION, SUMMARY_FIELDS, known_field
+from htflow.db.materials import (
+    MATERIALS_COLLECTION,
+    SUMMARY_FIELDS,
+    field_value,
+    known_field,
+)
 from htflow.exceptions import HtflowError
 
 if TYPE_CHECKING:
@@ -124,21 +129,12 @@ def _run(
 def _frame(records: list[dict[str, Any]], fields: list[str]) -> pd.DataFrame:
     import pandas as pd
 
-    columns = {f: [_get(r, f) for r in records] for f in fields}
+    columns = {f: [field_value(r, f) for r in records] for f in fields}
     frame = pd.DataFrame(columns, columns=fields)
     for field in fields:
         if SUMMARY_FIELDS.get(field) == "BOOLEAN":
             frame[field] = frame[field].astype("boolean")
     return frame
-
-
-def _get(doc: dict[str, Any], field: str) -> Any:
-    value: Any = doc
-    for part in field.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
 
 
 def _check_present(fields: list[str], uri: str | None) -> None:

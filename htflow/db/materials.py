@@ -247,3 +247,13 @@ def known_field(field: str) -> bool:
     if head == "quality":  # quality.<key>: the keys of QUALITY_PROPERTIES only
         return not rest
     return head in MaterialDoc.model_fields and not rest
+
+
+def field_value(doc: dict[str, Any], field: str) -> Any:
+    """The value at dotted ``field`` of a stored document (``quality.elastic.level``), or None."""
+    value: Any = doc
+    for part in field.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value

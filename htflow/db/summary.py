@@ -16,7 +16,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from htflow.db.materials import SUMMARY_FIELDS
+from htflow.db.materials import SUMMARY_FIELDS, field_value
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -70,19 +70,10 @@ def _create(con: sqlite3.Connection) -> None:
             con.execute(f"CREATE INDEX IF NOT EXISTS ix_{col} ON {TABLE} ({col})")
 
 
-def _get(doc: dict[str, Any], field: str) -> Any:
-    value: Any = doc
-    for part in field.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
-
-
 def _row(doc: dict[str, Any]) -> list[Any]:
     row = []
     for field, kind in SUMMARY_FIELDS.items():
-        value = _get(doc, field)
+        value = field_value(doc, field)
         row.append(json.dumps(value) if kind == "JSON" and value is not None else value)
     elements = doc.get("elements") or []
     row.append("-" + "-".join(elements) + "-")
