@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from htflow.agent import feed
 from htflow.exceptions import HtflowError
 from htflow.fireworks_compat import patch_fireworks
+from htflow.walltime import seconds_left
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -97,15 +98,6 @@ def _record(launch_dir: Path, **fields: Any) -> None:
     fields.setdefault("time", time.time())
     with open(launch_dir / ATTEMPTS_FILE, "a") as handle:
         handle.write(json.dumps(fields) + "\n")
-
-
-def seconds_left() -> float | None:
-    """Seconds until the allocation's end minus its margin; None when no end is known."""
-    end = os.environ.get("HTFLOW_WALLTIME_END")
-    if not end:
-        return None
-    margin = float(os.environ.get("HTFLOW_WALLTIME_MARGIN") or 0)
-    return float(end) - time.time() - margin
 
 
 @contextlib.contextmanager

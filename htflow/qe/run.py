@@ -13,7 +13,6 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -24,6 +23,7 @@ from htflow.exceptions import CalculationFailedError, WalltimeExhaustedError
 from htflow.qe.outputs import parse_custodian
 from htflow.qe.pwinput import PW_INPUT_FILE, PwInput
 from htflow.settings import HtflowSettings, get_settings
+from htflow.walltime import seconds_left
 
 if TYPE_CHECKING:
     from custodian.custodian import ErrorHandler
@@ -204,9 +204,9 @@ class QeJob(Job):
 
 def apply_walltime(pw_input: PwInput, settings: HtflowSettings) -> PwInput:
     """Bound pw.x by the allocation's remaining time so it stops cleanly and can restart."""
-    if settings.walltime_end is None:
+    remaining = seconds_left(settings=settings)
+    if remaining is None:
         return pw_input
-    remaining = settings.walltime_end - time.time() - settings.walltime_margin
     max_seconds = max(60.0, float(int(remaining)))
     current = pw_input.control.get("max_seconds")
     if isinstance(current, int | float) and current <= max_seconds:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,15 +19,12 @@ from custodian.vasp.handlers import WalltimeHandler
 
 from htflow.exceptions import InputError
 from htflow.settings import get_settings
+from htflow.walltime import seconds_left
 
 if TYPE_CHECKING:
     from custodian.custodian import ErrorHandler
 
     from htflow.cluster.profile import ClusterProfile
-
-# SLURM exports the allocation's end (Unix time) to job steps; the fallback when htflow's
-# worker has not set HTFLOW_WALLTIME_END.
-SLURM_END_ENV = "SLURM_JOB_END_TIME"
 
 
 class AllocationWalltimeHandler(WalltimeHandler):
@@ -58,10 +54,7 @@ class AllocationWalltimeHandler(WalltimeHandler):
 
     def time_left(self) -> float | None:
         """Seconds until the allocation ends, or None when the end is unknown (s)."""
-        end = get_settings().walltime_end
-        if end is None and os.environ.get(SLURM_END_ENV, "").isdigit():
-            end = float(os.environ[SLURM_END_ENV])
-        return None if end is None else end - time.time()
+        return seconds_left(0.0, slurm_fallback=True)
 
     def check(self, directory: str = "./") -> bool:
         """True when the run must stop now to finish inside the allocation."""

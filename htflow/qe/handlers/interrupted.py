@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
 from htflow.qe.errors import FATAL_ERRORS, PwError
@@ -24,6 +23,7 @@ from htflow.qe.handlers.base import (
     update_action,
 )
 from htflow.qe.pwinput import PwInput
+from htflow.walltime import seconds_left
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -65,7 +65,6 @@ class WalltimeHandler(PwErrorHandler):
 
     def correct(self, directory: str | Path = "./") -> dict[str, Any]:
         """Prepare the restart and bound it by the remaining time."""
-        from htflow.settings import get_settings
 
         pw_input = PwInput.from_directory(directory)
         structure: list[Action] = []
@@ -77,12 +76,11 @@ class WalltimeHandler(PwErrorHandler):
             restart, how = FROM_SCRATCH, "from the last structure (no restart files)"
         else:
             restart, how = FROM_SCRATCH, "from scratch (no restart files)"
-        settings = get_settings()
-        if settings.walltime_end is None:
+        remaining = seconds_left()
+        if remaining is None:
             bound: float | None = None
             reason = f"stopped on max_seconds, no allocation end set: continue {how}, no bound"
         else:
-            remaining = settings.walltime_end - time.time() - settings.walltime_margin
             bound = float(int(remaining))
             reason = f"stopped on max_seconds: continue {how} within {bound:.0f} s"
         update = update_action(
