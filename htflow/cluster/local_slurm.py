@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from htflow.cluster.daemons import LocalClusterError, file_lock
+from htflow.cluster.daemons import LocalClusterError, file_lock, pid_alive
 from htflow.cluster.local_slurm_config import (
     DEFAULT_PORT,
     LocalSlurm,
@@ -261,18 +261,8 @@ def shared_cluster(
     finally:
         with file_lock(cluster_dir / "users.lock"):
             me.unlink(missing_ok=True)
-            alive = [p for p in users.iterdir() if p.name.isdigit() and _pid_alive(int(p.name))]
+            alive = [p for p in users.iterdir() if p.name.isdigit() and pid_alive(int(p.name))]
             for stale in set(users.iterdir()) - set(alive):
                 stale.unlink(missing_ok=True)
             if not alive:
                 cluster_down(cluster_dir)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
