@@ -48,12 +48,12 @@ from htflow.cluster.local_slurm_daemons import (
     stop_all,
 )
 from htflow.exceptions import InputError
+from htflow.settings import get_settings
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-STATE_ENV = "HTFLOW_SLURM_STATE"
-PORT_ENV = "HTFLOW_SLURM_PORT"
+STATE_ENV = "HTFLOW_SLURM_STATE"  # the setting slurm_state
 MAX_SOCKET_PATH = 107  # sun_path holds 108 bytes including the terminating NUL
 REQUIRED_PROGRAMS = ("munged", "slurmctld", "slurmd", "sinfo")
 ACCOUNTING_PROGRAMS = ("slurmdbd", "mysqld", "mysql_install_db", "mysql", "sacctmgr")
@@ -64,11 +64,10 @@ def state_directory(state_dir: str | Path | None = None) -> Path:
     """The local cluster's state directory: argument, ``$HTFLOW_SLURM_STATE``, or home/slurm."""
     if state_dir is not None:
         return Path(state_dir).expanduser().resolve()
-    if os.environ.get(STATE_ENV):
-        return Path(os.environ[STATE_ENV]).expanduser().resolve()
-    from htflow.settings import get_settings
-
-    return (get_settings().home / "slurm").resolve()
+    settings = get_settings()
+    if settings.slurm_state is not None:
+        return settings.slurm_state.expanduser().resolve()
+    return (settings.home / "slurm").resolve()
 
 
 @dataclass
@@ -120,7 +119,8 @@ def _cluster(state_dir: str | Path | None, port: int | None = None) -> LocalSlur
     root = state_directory(state_dir)
     recorded = _read_state(root / "etc" / "cluster.json")
     if port is None:
-        port = int(os.environ.get(PORT_ENV, recorded.get("port", DEFAULT_PORT)))
+        configured = get_settings().slurm_port
+        port = configured if configured is not None else int(recorded.get("port", DEFAULT_PORT))
     cluster = LocalSlurm(root, port)
     if len(str(cluster.munge_socket)) > MAX_SOCKET_PATH:
         raise InputError(
