@@ -101,11 +101,24 @@ class HtflowSettings(BaseSettings):
         None,
         description="Unix time (s) at which the current allocation ends; None means unlimited.",
     )
+    slurm_state: Path | None = Field(
+        None, description="State directory of `htflow cluster up`; None means <home>/slurm."
+    )
+    # None: the port recorded by the last `up`, or 6817.
+    slurm_port: int | None = Field(
+        None, ge=1, le=65532, description="slurmctld port; slurmd, slurmdbd, mysqld take +1..+3."
+    )
 
     @field_validator("home", mode="after")
     @classmethod
     def _expand(cls, value: Path) -> Path:
         return value.expanduser()
+
+    @field_validator("slurm_state", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        # An exported but empty HTFLOW_SLURM_STATE has always meant the default.
+        return None if value == "" else value
 
     @classmethod
     def settings_customise_sources(

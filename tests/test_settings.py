@@ -61,3 +61,21 @@ def test_bad_value_names_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(InputError, match="setting 'mpi_ranks'") as info:
         get_settings()
     assert "\n" not in str(info.value)
+
+
+def test_local_slurm_state_and_port(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from htflow.cluster.local_slurm import state_directory
+
+    monkeypatch.setenv("HTFLOW_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HTFLOW_SLURM_STATE", "")  # exported but empty: the default
+    monkeypatch.delenv("HTFLOW_SLURM_PORT", raising=False)
+    assert state_directory() == (tmp_path / "home" / "slurm").resolve()
+    assert get_settings().slurm_port is None
+    monkeypatch.delenv("HTFLOW_SLURM_STATE")
+    (tmp_path / "htflow.yaml").write_text(f"slurm_state: {tmp_path / 'file'}\nslurm_port: 7000\n")
+    assert state_directory() == (tmp_path / "file").resolve()
+    assert get_settings().slurm_port == 7000
+    monkeypatch.setenv("HTFLOW_SLURM_STATE", str(tmp_path / "env"))
+    monkeypatch.setenv("HTFLOW_SLURM_PORT", "16817")
+    assert state_directory() == (tmp_path / "env").resolve()
+    assert get_settings().slurm_port == 16817

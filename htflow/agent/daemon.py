@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+from htflow.cluster.daemons import pid_alive
 from htflow.exceptions import HtflowError
 
 PID_FILE = "agent.pid"
@@ -34,21 +35,6 @@ def read_pid(agent_dir: Path) -> int | None:
     except (OSError, ValueError):
         return None
     return pid if pid_alive(pid) else None
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process with ``pid`` exists (zombies count as gone)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 def start_detached(run_args: list[str], agent_dir: Path, timeout: float = 60.0) -> int:

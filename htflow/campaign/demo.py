@@ -118,13 +118,15 @@ def run_demo(
         run ``htflow agent run`` with the same home to finish them).
     """
     from htflow.cluster.local_slurm import cluster_up
+    from htflow.settings import get_settings
 
     stage = on_stage or (lambda name: None)
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     os.environ.update(demo_environment(out_dir, use_user_home))
-    home = Path(os.environ["HTFLOW_HOME"])
-    db_uri = os.environ.get("HTFLOW_DB_URI") if use_user_home else None
+    settings = get_settings()
+    home = settings.home
+    db_uri = settings.db_uri if use_user_home else None
     db_uri = db_uri or f"file://{home / 'db'}"
     result = DemoResult(out_dir=out_dir, home=home, db_uri=db_uri)
     start = time.monotonic()

@@ -49,6 +49,21 @@ class Daemon:
         return self.pid() is not None
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether a process with ``pid`` exists (zombies count as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
 def process_matches(pid: int, comm_names: Sequence[str]) -> bool:
     """True when ``pid`` is alive (not a zombie) and its ``comm`` is one of ``comm_names``."""
     proc = Path(f"/proc/{pid}")
