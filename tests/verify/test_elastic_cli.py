@@ -129,6 +129,18 @@ def si_reference(path: Path) -> Path:
     return write_reference(path, {"si-exp": entry}, citation="McSkimin & Andreatch (1964)")
 
 
+def _assert_quality(quality: dict) -> dict:
+    """The tensor's own self-checks, as a material document would carry them."""
+    names = {c["name"] for c in quality["checks"]}
+    assert {"born_stability", "strained_cells_one_mesh"} <= names, names
+    assert quality["level"] in ("checked", "suspect")
+    failed = [c for c in quality["checks"] if not c["passed"]]
+    assert (quality["level"] == "suspect") == bool(failed)
+    assert len(quality["reasons"]) == len(failed)
+    assert quality["settings"]["n_strained_cells"] == 6
+    return quality
+
+
 @pytest.mark.pw
 def test_quick_silicon_run_json_and_table(tmp_path: Path) -> None:
     # ~110 core-s of pw.x at 'fast' (vc-relax and six strained cells with relaxed ions)
@@ -170,15 +182,7 @@ def test_quick_silicon_run_json_and_table(tmp_path: Path) -> None:
     assert 40 < c44 < 100
     assert comparison["k_relative_error"] == pytest.approx(abs(comparison["k_voigt"] - 97.8) / 97.8)
     assert comparison["verdict"] in ("within", "outside")
-    # the tensor's own self-checks, as a material document would carry them
-    quality = data["quality"]
-    names = {c["name"] for c in quality["checks"]}
-    assert {"born_stability", "strained_cells_one_mesh"} <= names, names
-    assert quality["level"] in ("checked", "suspect")
-    failed = [c for c in quality["checks"] if not c["passed"]]
-    assert (quality["level"] == "suspect") == bool(failed)
-    assert len(quality["reasons"]) == len(failed)
-    assert quality["settings"]["n_strained_cells"] == 6
+    quality = _assert_quality(data["quality"])
 
     console = Console(width=200, record=True)
     refs = load_elastic_references(path)
