@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 
 import numpy as np
 from pymatgen.core import Lattice, Structure
@@ -22,8 +21,6 @@ from htflow.qe.units import (
     RY_TO_EV,
 )
 from htflow.qe.xml_parser import element_of
-
-PW_OUTPUT_FILE = "pw.out"
 
 _FLOAT = r"[-+]?\d*\.\d+(?:[EeDd][-+]?\d+)?"
 _VERSION = re.compile(r"Program PWSCF v\.(\S+) starts on\s+(\S+)\s+at\s+([\d: ]+?)\s*$", re.M)
@@ -84,14 +81,6 @@ class StdoutData:
     wall_time: float | None = None
     cpu_time: float | None = None
     pseudos: list[tuple[str, str, str]] = field(default_factory=list)  # element, path, md5
-
-
-def read_stdout(directory: str | Path, filename: str = PW_OUTPUT_FILE) -> str | None:
-    """The text of pw.x's stdout, or None if the file is missing."""
-    path = Path(directory) / filename
-    if not path.is_file():
-        return None
-    return path.read_text(errors="replace")
 
 
 def parse_stdout(text: str) -> StdoutData:
