@@ -37,9 +37,9 @@ PREFIX = "pwscf"
 DATA_FILE_XML = "data-file-schema.xml"
 CHARGE_DENSITY_FILES = ("charge-density.dat", "charge-density.hdf5")
 
-# The version is in the header, within the first lines of pw.out.
+# pw.out's header line: version, start date and time. It is within the first lines.
+PW_HEADER = re.compile(r"Program PWSCF v\.(\S+) starts on\s+(\S+)\s+at\s+([\d: ]+?)\s*$", re.M)
 _HEADER_CHARS = 4000
-_VERSION = re.compile(r"Program PWSCF v\.(\S+)")
 _MAJOR_MINOR = re.compile(r"(\d+)\.(\d+)")
 _ASSIGNMENT = re.compile(r"([A-Za-z_][\w()%,]*?)\s*=\s*('[^']*'|\"[^\"]*\"|[^,\s]+)")
 
@@ -166,7 +166,7 @@ class PwRunDir:
 
     def pw_version(self) -> str | None:
         """The version in the ``pw.out`` header (``Program PWSCF v.6.7MaX``: '6.7MaX')."""
-        match = _VERSION.search(self.output_text(limit=_HEADER_CHARS) or "")
+        match = PW_HEADER.search(self.output_text(limit=_HEADER_CHARS) or "")
         return match.group(1) if match else None
 
     def pw_version_number(self) -> tuple[int, int] | None:

@@ -14,6 +14,7 @@ from datetime import datetime
 import numpy as np
 from pymatgen.core import Lattice, Structure
 
+from htflow.qe.rundir import PW_HEADER
 from htflow.qe.units import (
     BOHR_TO_ANGSTROM,
     KBAR_TO_GPA,
@@ -23,7 +24,6 @@ from htflow.qe.units import (
 from htflow.qe.xml_parser import element_of
 
 _FLOAT = r"[-+]?\d*\.\d+(?:[EeDd][-+]?\d+)?"
-_VERSION = re.compile(r"Program PWSCF v\.(\S+) starts on\s+(\S+)\s+at\s+([\d: ]+?)\s*$", re.M)
 _NPROCS = re.compile(r"(?:running on|Number of MPI processes:)\s+(\d+)")
 _NPOOL = re.compile(r"K-points division:\s+npool\s*=\s*(\d+)")
 _ALAT = re.compile(rf"lattice parameter \(alat\)\s*=\s*({_FLOAT})\s+a\.u\.")
@@ -102,7 +102,7 @@ def parse_stdout(text: str) -> StdoutData:
 
 
 def _read_header(text: str, data: StdoutData) -> None:
-    match = _VERSION.search(text)
+    match = PW_HEADER.search(text)
     if match:
         data.version = match.group(1)
         data.started = _timestamp(match.group(2), match.group(3))
