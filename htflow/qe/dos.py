@@ -17,7 +17,8 @@ import numpy as np
 from pymatgen.electronic_structure.core import Orbital, Spin
 from pymatgen.electronic_structure.dos import CompleteDos, Dos
 
-from htflow.qe.xml_parser import find_xml, read_efermi
+from htflow.qe.rundir import OUTDIR, PREFIX, PwRunDir
+from htflow.qe.xml_parser import read_efermi
 
 if TYPE_CHECKING:
     from pymatgen.core import Structure
@@ -81,8 +82,8 @@ def dos_input(
     return _namelist(
         "DOS",
         {
-            "outdir": "out",
-            "prefix": "pwscf",
+            "outdir": OUTDIR,
+            "prefix": PREFIX,
             "fildos": fildos,
             "Emin": emin,
             "Emax": emax,
@@ -107,8 +108,8 @@ def projwfc_input(
     return _namelist(
         "PROJWFC",
         {
-            "outdir": "out",
-            "prefix": "pwscf",
+            "outdir": OUTDIR,
+            "prefix": PREFIX,
             "filpdos": filpdos,
             "Emin": emin,
             "Emax": emax,
@@ -239,6 +240,6 @@ def _load_columns(path: Path) -> np.ndarray | None:
 
 
 def _xml_efermi(directory: str | Path) -> float:
-    xml = find_xml(directory)
+    xml = PwRunDir(directory).find_xml()
     efermi = read_efermi(xml) if xml is not None else None
     return 0.0 if efermi is None else efermi

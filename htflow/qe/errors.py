@@ -3,8 +3,9 @@
 The enum below is the shared contract between detection (this module) and correction
 (``handlers``). Detection reads ``pw.out`` once, line by line, so a 100 MB output costs one
 pass; ``CRASH``, ``pw.err``, ``pw.exitcode``, the input (``pw_input.json`` or ``pw.in``)
-and, for band occupations only, the XML (:mod:`htflow.qe.occupation_checks`). Missing,
-truncated or binary files never raise. A scan is remembered under a digest of those files,
+and, for band occupations only, the XML (:mod:`htflow.qe.occupation_checks`), each where
+:class:`~htflow.qe.rundir.PwRunDir` finds it. Missing, truncated or binary files never
+raise. A scan is remembered under a digest of those files,
 so handlers asking in turn about an unchanged directory cost one hash each, not one scan.
 The message strings and criteria follow aiida-quantumespresso's pw.x parser; the
 fixtures in ``tests/data/qe_errors`` record what Debian pw.x 6.7 really prints.
@@ -13,16 +14,14 @@ fixtures in ``tests/data/qe_errors`` record what Debian pw.x 6.7 really prints.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from collections.abc import Iterator
+from htflow.qe.rundir import PwRunDir, iter_lines
 
 
 class PwError(StrEnum):
@@ -94,7 +93,6 @@ _INTERESTING = re.compile(
 )
 # Signals a batch system or the runner use to stop a job, as exit codes (-N or 128+N).
 _KILL_SIGNALS = {1, 2, 6, 9, 15, 24}
-_NAMELISTS = ("control", "system", "electrons", "ions", "cell")
 
 # Thresholds: pw.x defaults, in pw.x units (Ry/bohr, kbar).
 DEFAULT_FORC_CONV_THR = 1.0e-3
@@ -183,14 +181,15 @@ def explain(directory: str | Path = ".") -> str:
 # round; the last scans are remembered under a digest of the files they read.
 _MEMO: OrderedDict[Path, tuple[bytes, _Scan]] = OrderedDict()
 _MEMO_SIZE = 8
-_RUN_FILES = ("pw.out", "CRASH", "pw.exitcode", "pw.err", "pw_input.json", "pw.in")
 
 
 def _scan(directory: Path) -> _Scan:
     """Scan ``directory``; unchanged files give a copy of the remembered scan."""
-    inputs = _read_input(directory)
-    files = [directory / name for name in _RUN_FILES]
-    digest = _digest([*files, _xml_path(directory, inputs.get("control", {}))])
+    run = PwRunDir(directory)
+    inputs = run.namelists()
+    files = [run.output_file, run.crash_file, run.exitcode_file, run.stderr_file]
+    files += [run.input_json, run.input_file, run.data_file_xml(inputs.get("control"))]
+    digest = _digest(files)
     key = directory.resolve()
     remembered = _MEMO.get(key)
     if remembered is None or remembered[0] != digest:
@@ -219,17 +218,17 @@ def _digest(paths: list[Path]) -> bytes:
 
 
 def _scan_files(directory: Path, inputs: dict[str, dict[str, Any]]) -> _Scan:
+    run = PwRunDir(directory)
     control = inputs.get("control", {})
     calculation = str(control.get("calculation", "scf")).lower()
     state = _OutputState()
-    for line in _lines(directory / "pw.out"):
+    for line in iter_lines(run.output_file):
         _feed(state, line)
-    crash = directory / "CRASH"
-    crash_exists = crash.is_file()
+    crash_exists = run.crash_file.is_file()
     crash_state = _OutputState()
-    for line in _lines(crash):
+    for line in iter_lines(run.crash_file):
         _feed(crash_state, line)
-    exit_code = _read_exit_code(directory / "pw.exitcode")
+    exit_code = run.exit_code()
 
     scan = _Scan()
     seen: set[str] = set()
@@ -255,7 +254,7 @@ def _scan_files(directory: Path, inputs: dict[str, dict[str, Any]]) -> _Scan:
     if calculation in ("relax", "vc-relax") and state.job_done:
         _check_ionic(scan, state, inputs, calculation)
     if state.job_done and not (scan.errors - {PwError.FINAL_SCF_MISMATCH}):
-        _check_occupations(scan, _xml_path(directory, control), calculation)
+        _check_occupations(scan, run.data_file_xml(control), calculation)
 
     if not state.job_done and not crash_exists and not scan.errors:
         _classify_abort(scan, state, directory, exit_code)
@@ -358,7 +357,7 @@ def _classify_abort(
             + ("" if exit_code is None else f" (exit code {exit_code})")
         )
         return
-    stderr = " ".join(_lines(directory / "pw.err", limit=200))
+    stderr = " ".join(iter_lines(PwRunDir(directory).stderr_file, limit=200))
     if "MPI_ABORT" in stderr and state.scf_started:
         # LAXlib (dense linear algebra) aborts without errore: no CRASH, and gfortran's
         # buffered stdout loses the message. During the scf that means the subspace
@@ -382,70 +381,6 @@ def _check_occupations(scan: _Scan, xml: Path, calculation: str) -> None:
         # nscf and bands runs take their occupations from the scf they follow
         scan.errors.add(PwError.SMEARING_IN_GAP)
         scan.messages.append(artefact)
-
-
-def _xml_path(directory: Path, control: dict[str, Any]) -> Path:
-    outdir = str(control.get("outdir", "out"))
-    prefix = str(control.get("prefix", "pwscf"))
-    return directory / outdir / f"{prefix}.xml"
-
-
-def _lines(path: Path, limit: int | None = None) -> Iterator[str]:
-    """Yield decoded lines of ``path``; nothing when it is missing or unreadable."""
-    try:
-        with path.open("rb") as handle:
-            for count, raw in enumerate(handle):
-                if limit is not None and count >= limit:
-                    return
-                yield raw.decode("utf-8", errors="replace")
-    except OSError:
-        return
-
-
-def _read_exit_code(path: Path) -> int | None:
-    try:
-        return int(path.read_text(errors="replace").strip())
-    except (OSError, ValueError):
-        return None
-
-
-def _read_input(directory: Path) -> dict[str, dict[str, Any]]:
-    """Namelists (lower-case keys) from pw_input.json, else parsed from pw.in."""
-    try:
-        data = json.loads((directory / "pw_input.json").read_text())
-        return {name: dict(data.get(name) or {}) for name in _NAMELISTS}
-    except (OSError, ValueError, TypeError, AttributeError):
-        pass
-    namelists: dict[str, dict[str, Any]] = {}
-    current: dict[str, Any] | None = None
-    assignment = re.compile(r"([A-Za-z_][\w()%,]*?)\s*=\s*('[^']*'|\"[^\"]*\"|[^,\s]+)")
-    for line in _lines(directory / "pw.in", limit=10_000):
-        text = line.split("!")[0].strip()
-        if text.startswith("&"):
-            current = namelists.setdefault(text[1:].split()[0].lower(), {})
-        elif text == "/":
-            current = None
-        elif current is not None:
-            for key, value in assignment.findall(text):
-                current[key.lower()] = _fortran_value(value)
-    return namelists
-
-
-def _fortran_value(value: str) -> Any:
-    if value[0] in "'\"":
-        return value[1:-1]
-    if value.lower() in (".true.", ".t.", "true"):
-        return True
-    if value.lower() in (".false.", ".f.", "false"):
-        return False
-    try:
-        return int(value)
-    except ValueError:
-        pass
-    try:
-        return _to_float(value)
-    except ValueError:
-        return value
 
 
 def _to_float(text: str) -> float:

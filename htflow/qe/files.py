@@ -5,13 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-OUTDIR = "out"
-PREFIX = "pwscf"
-
-
-def save_dir(directory: str | Path) -> Path:
-    """The pw.x save directory (``out/pwscf.save``) of a run directory."""
-    return Path(directory) / OUTDIR / f"{PREFIX}.save"
+from htflow.qe.rundir import OUTDIR
 
 
 def copy_previous_outputs(prev_dir: str | Path, directory: str | Path = ".") -> None:

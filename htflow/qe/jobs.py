@@ -15,6 +15,7 @@ from jobflow import Maker, job
 
 from htflow.exceptions import CalculationFailedError
 from htflow.qe.files import copy_previous_outputs, remove_wavefunctions
+from htflow.qe.outputs import build_task_doc
 from htflow.qe.restart import input_for_run
 from htflow.qe.run import run_pw
 from htflow.qe.schemas import PwTaskDoc
@@ -87,7 +88,7 @@ class BasePwMaker(Maker):
         pw_input = input_for_run(directory, maker.get_input(structure))
         summary = run_pw(directory, **maker.run_pw_kwargs)
         extra = maker.post_process(directory, pw_input)
-        doc = PwTaskDoc.from_directory(
+        doc = build_task_doc(
             directory,
             task_label=maker.name,
             blas=summary["blas"],

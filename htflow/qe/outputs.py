@@ -1,8 +1,9 @@
 """Parse a pw.x run directory into a :class:`~htflow.qe.schemas.PwTaskDoc`.
 
-The XML data file (``out/pwscf.xml``, else ``out/pwscf.save/data-file-schema.xml``) is
-read first and pw.x's stdout (``pw.out``) fills what the XML lacks, which is everything
-when the run crashed or was killed before writing it. Nothing here raises on a failed
+The XML data file (``out/pwscf.xml``, else ``out/pwscf.save/data-file-schema.xml``, as
+:meth:`~htflow.qe.rundir.PwRunDir.find_xml` finds it) is read first and pw.x's stdout
+(``pw.out``) fills what the XML lacks, which is everything when the run crashed or was
+killed before writing it. Nothing here raises on a failed
 run: partial results are returned and the failure shows in the flags.
 """
 
@@ -17,33 +18,38 @@ import numpy as np
 
 from htflow.qe.band_edges import BandEdges, band_edges
 from htflow.qe.ionic_steps import structures_from_stdout
-from htflow.qe.pwinput import PW_INPUT_FILE, PW_INPUT_JSON, PwInput
+from htflow.qe.pwinput import PwInput
+from htflow.qe.rundir import PwRunDir
 from htflow.qe.schemas import PseudoRecord, PwInputSummary, PwOutput, PwTaskDoc
-from htflow.qe.stdout_parser import (
-    PW_OUTPUT_FILE,
-    StdoutData,
-    parse_initial_structure,
-    parse_stdout,
-    read_stdout,
-)
-from htflow.qe.xml_parser import XmlData, find_xml, parse_xml
+from htflow.qe.stdout_parser import StdoutData, parse_initial_structure, parse_stdout
+from htflow.qe.xml_parser import XmlData, parse_xml
 
 if TYPE_CHECKING:
     from pymatgen.core import Structure
 
-PW_EXITCODE_FILE = "pw.exitcode"
 CUSTODIAN_FILE = "custodian.json"
 RELAX_CALCULATIONS = frozenset({"relax", "vc-relax", "md", "vc-md"})
 NON_SCF_CALCULATIONS = frozenset({"nscf", "bands"})
-_CALCULATION = re.compile(r"calculation\s*=\s*['\"]([\w-]+)['\"]", re.I)
 
 
 def build_task_doc(directory: str | Path, **kwargs: Any) -> PwTaskDoc:
-    """Build the task document of the pw.x run in ``directory``; see PwTaskDoc.from_directory."""
+    """Build the task document of the pw.x run in ``directory``.
+
+    Never raises on an unconverged, crashed or killed run: what the files hold is
+    returned and ``state`` is 'failed'.
+
+    Parameters
+    ----------
+    directory
+        The pw.x run directory.
+    **kwargs
+        Set or override fields of the document (``task_label``, ``blas``, ``errors``, ...).
+    """
     directory = Path(directory).resolve()
-    xml, stdout, text = _load(directory)
+    run = PwRunDir(directory)
+    xml, stdout, text = _load(run)
     summary = parse_input_summary(directory, stdout)
-    calculation = _calculation(directory, summary.pw_input, xml)
+    calculation = _calculation(run, summary.pw_input, xml)
     output = _output(xml, stdout, text, calculation, summary.pw_input)
     structure = output.structure or _input_structure(summary.pw_input, text)
     fields: dict[str, Any] = {
@@ -53,7 +59,7 @@ def build_task_doc(directory: str | Path, **kwargs: Any) -> PwTaskDoc:
         "input": summary,
         "output": output,
         "completed": bool(stdout and stdout.job_done),
-        "exit_code": read_exit_code(directory),
+        "exit_code": run.exit_code(),
         "qe_version": (stdout and stdout.version) or (xml and xml.version),
         "custodian": parse_custodian(directory),
         "nprocs": (xml and xml.nprocs) or (stdout and stdout.nprocs),
@@ -67,9 +73,10 @@ def build_task_doc(directory: str | Path, **kwargs: Any) -> PwTaskDoc:
 
 def parse_pw_output(directory: str | Path) -> PwOutput:
     """The results of the pw.x run in ``directory`` (empty when it produced nothing)."""
-    xml, stdout, text = _load(Path(directory))
-    pw_input = _read_pw_input(Path(directory))[0]
-    return _output(xml, stdout, text, _calculation(Path(directory), pw_input, xml), pw_input)
+    run = PwRunDir(directory)
+    xml, stdout, text = _load(run)
+    pw_input = _read_pw_input(run)[0]
+    return _output(xml, stdout, text, _calculation(run, pw_input, xml), pw_input)
 
 
 def parse_last_structure(directory: str | Path) -> Structure | None:
@@ -79,28 +86,30 @@ def parse_last_structure(directory: str | Path) -> Structure | None:
     ``pw.out`` (relax, vc-relax), else from the XML data file. None when neither holds a
     structure (e.g. killed during the first SCF before writing anything).
     """
-    xml, _, text = _load(Path(directory))
-    pw_input = _read_pw_input(Path(directory))[0]
+    run = PwRunDir(directory)
+    xml, _, text = _load(run)
+    pw_input = _read_pw_input(run)[0]
     last = _last_stdout_structure(text, pw_input, xml) if text else None
     return _first(last, xml.structure if xml else None)
 
 
 def parse_pw_version(directory: str | Path) -> str | None:
     """The Quantum ESPRESSO version that ran in ``directory`` (e.g. '6.7MaX'), or None."""
-    text = read_stdout(directory)
-    version = parse_stdout(text).version if text else None
+    run = PwRunDir(directory)
+    version = run.pw_version()
     if version:
         return version
-    xml_path = find_xml(directory)
+    xml_path = run.find_xml()
     xml = parse_xml(xml_path) if xml_path else None
     return xml.version if xml else None
 
 
 def parse_input_summary(directory: str | Path, stdout: StdoutData | None = None) -> PwInputSummary:
     """The run's PwInput (pw_input.json) and pseudopotentials with md5 (from pw.out)."""
-    pw_input, family = _read_pw_input(Path(directory))
+    run = PwRunDir(directory)
+    pw_input, family = _read_pw_input(run)
     if stdout is None:
-        text = read_stdout(directory)
+        text = run.output_text()
         stdout = parse_stdout(text) if text else None
     # A vc-relax's final SCF reads the pseudopotentials again: keep one record per element.
     records = {
@@ -113,14 +122,6 @@ def parse_input_summary(directory: str | Path, stdout: StdoutData | None = None)
             PseudoRecord(element=s.symbol, filename=s.filename, md5=s.md5) for s in pw_input.species
         ]
     return PwInputSummary(pw_input=pw_input, pseudos=pseudos, pseudo_family=family)
-
-
-def read_exit_code(directory: str | Path) -> int | None:
-    """pw.x's exit code from ``pw.exitcode``; None when absent (killed) or unreadable."""
-    try:
-        return int((Path(directory) / PW_EXITCODE_FILE).read_text().strip())
-    except (OSError, ValueError):
-        return None
 
 
 def parse_custodian(directory: str | Path) -> list[dict[str, Any]]:
@@ -153,10 +154,10 @@ def parse_custodian(directory: str | Path) -> list[dict[str, Any]]:
     return corrections
 
 
-def _load(directory: Path) -> tuple[XmlData | None, StdoutData | None, str | None]:
-    text = read_stdout(directory, PW_OUTPUT_FILE)
+def _load(run: PwRunDir) -> tuple[XmlData | None, StdoutData | None, str | None]:
+    text = run.output_text()
     stdout = parse_stdout(text) if text is not None else None
-    xml_path = find_xml(directory)
+    xml_path = run.find_xml()
     xml = parse_xml(xml_path) if xml_path is not None else None
     if xml and stdout and xml.created and stdout.started and xml.created < stdout.started:
         # Left over from an earlier run in this directory (e.g. before a restart).
@@ -164,24 +165,21 @@ def _load(directory: Path) -> tuple[XmlData | None, StdoutData | None, str | Non
     return xml, stdout, text
 
 
-def _read_pw_input(directory: Path) -> tuple[PwInput | None, str | None]:
+def _read_pw_input(run: PwRunDir) -> tuple[PwInput | None, str | None]:
     try:
-        pw_input = PwInput.model_validate(json.loads((directory / PW_INPUT_JSON).read_text()))
-        return pw_input, pw_input.pseudo_family
-    except (OSError, ValueError):
+        pw_input = PwInput.model_validate(run.input_data())
+    except ValueError:  # no pw_input.json, or not a PwInput
         return None, None
+    return pw_input, pw_input.pseudo_family
 
 
-def _calculation(directory: Path, pw_input: PwInput | None, xml: XmlData | None) -> str:
+def _calculation(run: PwRunDir, pw_input: PwInput | None, xml: XmlData | None) -> str:
     if pw_input is not None and "calculation" in pw_input.control:
         return str(pw_input.control["calculation"])
     if xml is not None and xml.calculation:
         return xml.calculation
-    try:
-        match = _CALCULATION.search((directory / PW_INPUT_FILE).read_text())
-    except OSError:
-        match = None
-    return match.group(1).lower() if match else "scf"
+    control = run.input_file_namelists().get("control", {})
+    return str(control.get("calculation", "scf")).lower()
 
 
 def _output(

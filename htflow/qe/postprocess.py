@@ -12,8 +12,9 @@ from pymatgen.electronic_structure.core import Spin
 
 from htflow.qe.dos import dos_input, parse_dos, parse_projwfc, projwfc_input
 from htflow.qe.run import run_qe_tool
+from htflow.qe.rundir import PwRunDir
 from htflow.qe.units import BOHR_TO_ANGSTROM
-from htflow.qe.xml_parser import XmlData, find_xml, parse_xml
+from htflow.qe.xml_parser import XmlData, parse_xml
 
 if TYPE_CHECKING:
     from htflow.qe.pwinput import PwInput
@@ -43,7 +44,7 @@ def dos_fields(directory: Path, pw_input: PwInput) -> dict[str, Any]:
 
 def band_structure_fields(directory: Path, pw_input: PwInput) -> dict[str, Any]:
     """Read the line-mode eigenvalues into ``{"band_structure": BandStructureSymmLine}``."""
-    path = find_xml(directory)
+    path = PwRunDir(directory).find_xml()
     data = parse_xml(path) if path is not None else None
     if path is None or data is None or data.eigenvalues is None:
         return {}

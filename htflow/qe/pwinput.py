@@ -14,9 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pymatgen.core import Lattice, Structure
 
-PW_INPUT_FILE = "pw.in"
-PW_INPUT_JSON = "pw_input.json"
-NAMELISTS = ("control", "system", "electrons", "ions", "cell")
+from htflow.qe.rundir import NAMELISTS, PW_INPUT_FILE, PW_INPUT_JSON
 
 NamelistValue = bool | int | float | str
 

@@ -15,22 +15,16 @@ as the ``KilledHandler`` does inside an allocation.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
-from htflow.qe.pwinput import PW_INPUT_JSON, PwInput
+from htflow.qe.pwinput import PwInput
+from htflow.qe.rundir import PwRunDir
 
 
 def prepared_for_restart(directory: str | Path) -> bool:
     """Whether ``directory`` holds a pw.x input prepared to continue from a checkpoint."""
-    path = Path(directory) / PW_INPUT_JSON
-    if not path.is_file():
-        return False
-    try:
-        data = json.loads(path.read_text())
-    except ValueError:
-        return False
+    data = PwRunDir(directory).input_data()
     control = data.get("control", {}) if isinstance(data, dict) else {}
     return isinstance(control, dict) and control.get("restart_mode") == "restart"
 
@@ -47,14 +41,13 @@ def input_for_run(directory: str | Path, fresh: PwInput) -> PwInput:
 
 def _fall_back_to_charge_density(directory: Path) -> PwInput:
     """Use the last charge density when the scf restart file was consumed (see above)."""
-    from htflow.qe.handlers.base import charge_density_available, from_charge_density
+    from htflow.qe.handlers.base import from_charge_density
 
     pw_input = PwInput.from_directory(directory)
-    outdir = directory / str(pw_input.control.get("outdir", "out"))
-    prefix = str(pw_input.control.get("prefix", "pwscf"))
-    if (outdir / f"{prefix}.restart_scf").exists():
+    run = PwRunDir(directory)
+    if run.scf_restart_file(pw_input.control).exists():
         return pw_input
-    if charge_density_available(directory, pw_input):
+    if run.has_charge_density(pw_input.control):
         changes = from_charge_density(directory, pw_input, wavefunctions=False)
         print(
             f"htflow: {directory}: scf restart file consumed by a killed run: "

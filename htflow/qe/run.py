@@ -21,16 +21,14 @@ from custodian.custodian import CustodianError, Job
 
 from htflow.exceptions import CalculationFailedError, WalltimeExhaustedError
 from htflow.qe.outputs import parse_custodian
-from htflow.qe.pwinput import PW_INPUT_FILE, PwInput
+from htflow.qe.pwinput import PwInput
+from htflow.qe.rundir import PW_INPUT_FILE
 from htflow.settings import HtflowSettings, get_settings
 from htflow.walltime import seconds_left
 
 if TYPE_CHECKING:
     from custodian.custodian import ErrorHandler
 
-PW_OUTPUT_FILE = "pw.out"
-PW_STDERR_FILE = "pw.err"
-PW_EXITCODE_FILE = "pw.exitcode"
 QeProgram = Literal["pw", "dos", "projwfc"]
 
 

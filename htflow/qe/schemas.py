@@ -4,12 +4,14 @@ atomate2's code-agnostic flows (``atomate2.common.flows.elastic`` / ``eos``) rea
 ``doc.structure``, ``doc.dir_name``, ``doc.output.energy``, ``doc.output.stress`` and
 ``doc.output.structure``; those names and meanings match emmet's VASP TaskDoc. Units are
 eV, Å, eV/Å, GPa and μB throughout; the parser converts from Ry/Hartree and bohr once.
+
+Data models only: :func:`htflow.qe.outputs.build_task_doc` builds a :class:`PwTaskDoc`
+from a run directory.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_serializer
@@ -192,16 +194,3 @@ class PwTaskDoc(BaseModel):
     def _msonable_as_dict(self, value: Any) -> dict[str, Any] | None:
         # pymatgen objects validate from their as_dict() form but have no JSON serializer.
         return None if value is None else value.as_dict()
-
-    @classmethod
-    def from_directory(cls, directory: str | Path, **kwargs: Any) -> PwTaskDoc:
-        """Build the document of the pw.x run in ``directory``.
-
-        Never raises on an unconverged, crashed or killed run: what the files hold is
-        returned and ``state`` is 'failed'. Keyword arguments set or override fields
-        (``task_label``, ``blas``, ``errors``, ...).
-        """
-        # outputs imports this module, so the builder is looked up at call time.
-        from htflow.qe.outputs import build_task_doc
-
-        return build_task_doc(directory, **kwargs)

@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 
 import numpy as np
 from pymatgen.core import Lattice, Structure
 
+from htflow.qe.rundir import PW_HEADER
 from htflow.qe.units import (
     BOHR_TO_ANGSTROM,
     KBAR_TO_GPA,
@@ -23,10 +23,7 @@ from htflow.qe.units import (
 )
 from htflow.qe.xml_parser import element_of
 
-PW_OUTPUT_FILE = "pw.out"
-
 _FLOAT = r"[-+]?\d*\.\d+(?:[EeDd][-+]?\d+)?"
-_VERSION = re.compile(r"Program PWSCF v\.(\S+) starts on\s+(\S+)\s+at\s+([\d: ]+?)\s*$", re.M)
 _NPROCS = re.compile(r"(?:running on|Number of MPI processes:)\s+(\d+)")
 _NPOOL = re.compile(r"K-points division:\s+npool\s*=\s*(\d+)")
 _ALAT = re.compile(rf"lattice parameter \(alat\)\s*=\s*({_FLOAT})\s+a\.u\.")
@@ -86,14 +83,6 @@ class StdoutData:
     pseudos: list[tuple[str, str, str]] = field(default_factory=list)  # element, path, md5
 
 
-def read_stdout(directory: str | Path, filename: str = PW_OUTPUT_FILE) -> str | None:
-    """The text of pw.x's stdout, or None if the file is missing."""
-    path = Path(directory) / filename
-    if not path.is_file():
-        return None
-    return path.read_text(errors="replace")
-
-
 def parse_stdout(text: str) -> StdoutData:
     """Parse the text of pw.x's stdout; never raises on truncated or odd output."""
     data = StdoutData(job_done="JOB DONE." in text)
@@ -113,7 +102,7 @@ def parse_stdout(text: str) -> StdoutData:
 
 
 def _read_header(text: str, data: StdoutData) -> None:
-    match = _VERSION.search(text)
+    match = PW_HEADER.search(text)
     if match:
         data.version = match.group(1)
         data.started = _timestamp(match.group(2), match.group(3))

@@ -22,8 +22,6 @@ from htflow.qe.units import (
     HARTREE_TO_EV,
 )
 
-XML_FILES = ("out/pwscf.xml", "out/pwscf.save/data-file-schema.xml")
-
 
 @dataclass
 class XmlData:
@@ -62,15 +60,6 @@ class XmlData:
     cpu_time: float | None = None
     nprocs: int | None = None
     n_pools: int | None = None
-
-
-def find_xml(directory: str | Path) -> Path | None:
-    """The XML data file of a run directory, or None if pw.x wrote none."""
-    for name in XML_FILES:
-        path = Path(directory) / name
-        if path.is_file() and path.stat().st_size > 0:
-            return path
-    return None
 
 
 def parse_xml(path: str | Path) -> XmlData | None:

@@ -20,8 +20,9 @@ from htflow.qe.eos import EosDoc
 from htflow.qe.flows import DEFAULT_VOLUME_SCALES, EosMaker
 from htflow.qe.jobs import StaticMaker
 from htflow.qe.pseudos import get_pseudo_family
+from htflow.qe.rundir import PwRunDir
 from htflow.qe.sets import PwInputGenerator
-from htflow.qe.stdout_parser import parse_stdout, read_stdout
+from htflow.qe.stdout_parser import parse_stdout
 from htflow.settings import get_settings
 from htflow.verify.metrics import EosParams, Metrics, compare
 from htflow.verify.reference import ReferenceSystem
@@ -221,7 +222,7 @@ def _paired(doc: EosDoc) -> list[tuple[Any, str]]:
 
 def _point(volume: float, energy: float, dir_name: str) -> PointDoc:
     timing: dict[str, Any] = {}
-    text = read_stdout(dir_name) if dir_name else None
+    text = PwRunDir(dir_name).output_text() if dir_name else None
     if text is not None:
         data = parse_stdout(text)
         timing = {

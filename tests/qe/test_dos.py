@@ -74,10 +74,11 @@ def test_missing_files_return_none(tmp_path):
 
 
 def test_task_doc_carries_the_dos_through_json():
+    from htflow.qe.outputs import build_task_doc
     from htflow.qe.schemas import PwTaskDoc
 
     complete = parse_projwfc(RUN, parse_last_structure(RUN))
-    doc = PwTaskDoc.from_directory(RUN, dos=complete)
+    doc = build_task_doc(RUN, dos=complete)
     assert isinstance(doc.dos, type(complete))
     restored = PwTaskDoc.model_validate_json(doc.model_dump_json())
     assert type(restored.dos) is type(complete)

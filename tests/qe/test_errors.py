@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from htflow.qe.errors import PwError, detect_errors, explain, summarize_errors
+from htflow.qe.rundir import PwRunDir
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "qe_errors"
 
@@ -274,7 +275,7 @@ def test_unchanged_files_are_scanned_once_and_any_edit_rescans(
     edited = text.replace("convergence NOT achieved", "convergence NOT achieveD")
     assert len(edited) == len(text) and edited != text
     (run / "pw.out").write_text(edited)
-    assert detect_errors(run) == real(run, errors._read_input(run)).errors
+    assert detect_errors(run) == real(run, PwRunDir(run).namelists()).errors
     assert len(calls) == 2
     (run / "pw_input.json").write_text(
         (run / "pw_input.json")

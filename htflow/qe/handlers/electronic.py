@@ -17,10 +17,10 @@ from htflow.qe.handlers.base import (
     last_structure_actions,
     merge,
     number_of_bands,
-    pw_version,
     update_action,
 )
 from htflow.qe.pwinput import PwInput
+from htflow.qe.rundir import PwRunDir
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -104,7 +104,7 @@ class DiagonalizationHandler(PwErrorHandler):
         pw_input = PwInput.from_directory(directory)
         current = str(pw_input.electrons.get("diagonalization", QE_DEFAULTS["diagonalization"]))
         self._tried.add(current)
-        version = pw_version(directory)
+        version = PwRunDir(directory).pw_version_number()
         has_paro = version is not None and version >= (7, 0)
         # Onwards from the current algorithm first (the list runs from fast to robust), so a
         # fresh handler in a later run does not fall back to one that already failed.

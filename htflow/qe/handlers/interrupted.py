@@ -14,7 +14,6 @@ from htflow.qe.handlers.base import (
     PwErrorHandler,
     apply_actions,
     calculation,
-    charge_density_available,
     from_charge_density,
     last_structure_actions,
     merge,
@@ -23,6 +22,7 @@ from htflow.qe.handlers.base import (
     update_action,
 )
 from htflow.qe.pwinput import PwInput
+from htflow.qe.rundir import PwRunDir
 from htflow.walltime import seconds_left
 
 if TYPE_CHECKING:
@@ -139,7 +139,7 @@ class KilledHandler(PwErrorHandler):
         elif (
             self._calls == 1
             and calculation(pw_input) == "scf"
-            and charge_density_available(directory, pw_input)
+            and PwRunDir(directory).has_charge_density(pw_input.control)
         ):
             restart, how = (
                 from_charge_density(directory, pw_input, wavefunctions=False),

@@ -23,6 +23,7 @@ from htflow.qe.handlers.base import (
 )
 from htflow.qe.occupation_checks import counted_magnetization
 from htflow.qe.pwinput import PwInput
+from htflow.qe.rundir import PwRunDir
 
 
 class SmearingHandler(PwErrorHandler):
@@ -77,9 +78,7 @@ class SmearingHandler(PwErrorHandler):
         if nbnd is not None:
             system["nbnd"] = nbnd
         if spin:
-            control = pw_input.control
-            outdir = str(control.get("outdir", "out"))
-            xml = Path(directory) / outdir / f"{control.get('prefix', 'pwscf')}.xml"
+            xml = PwRunDir(directory).data_file_xml(pw_input.control)
             magnetization = counted_magnetization(xml)
             if magnetization is None:
                 return None  # no whole moment to fix: nothing safe left to try

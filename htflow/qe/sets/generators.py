@@ -14,6 +14,7 @@ from pymatgen.core import Element
 from htflow.exceptions import InputError
 from htflow.qe.pseudos import get_pseudo_family
 from htflow.qe.pwinput import KPoints, PwInput, Species
+from htflow.qe.rundir import OUTDIR, PREFIX
 from htflow.qe.sets.kpoints import band_path, mesh_from_spacing
 from htflow.qe.sets.protocol import Protocol, load_protocol
 from htflow.qe.sets.sampling import raise_to_needs
@@ -24,8 +25,6 @@ if TYPE_CHECKING:
 
     from htflow.qe.pseudos import PseudoFamily
 
-OUTDIR = "out"
-PREFIX = "pwscf"
 MAGMOMS_FILE = Path(__file__).parent / "initial_magmoms.yaml"
 _CUTOFF_KEYS = ("ecutwfc", "ecutrho")
 

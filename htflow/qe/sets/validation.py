@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from htflow.exceptions import InputError
-from htflow.qe.pwinput import NAMELISTS
+from htflow.qe.rundir import NAMELISTS
 
 if TYPE_CHECKING:
     from pymatgen.core import Structure
