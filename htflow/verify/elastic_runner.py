@@ -115,11 +115,7 @@ def elastic_family(pseudo_family: str | None) -> PseudoFamily:
 
 def skip_reason(reference: ElasticReference, family: PseudoFamily) -> str | None:
     """Why ``reference`` cannot be run with ``family`` (elements it lacks), or None."""
-    elements = {el.symbol for el in reference.structure.composition.elements}
-    missing = sorted(elements - set(family.pseudos))
-    if not missing:
-        return None
-    return f"{', '.join(missing)} missing from pseudo family {family.name!r}"
+    return family.missing(el.symbol for el in reference.structure.composition.elements)
 
 
 def check_elastic_inputs(

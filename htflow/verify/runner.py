@@ -124,11 +124,11 @@ def check_family(reference: ReferenceSystem, pseudo_family: str | None) -> str:
     elements = {reference.system.element}
     if reference.system.configuration == "XO":
         elements.add("O")
-    missing = sorted(elements - set(family.pseudos))
+    missing = family.missing(elements)
     if missing:
         raise InputError(
-            f"{reference.system.label}: element(s) {', '.join(missing)} missing from pseudo "
-            f"family {family.name!r}: choose another family with --pseudo-family"
+            f"{reference.system.label}: element(s) {missing}: choose another family with "
+            "--pseudo-family"
         )
     return family.name
 

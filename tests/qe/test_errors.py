@@ -31,6 +31,7 @@ EXPECTED: dict[str, set[PwError]] = {
     "smearing_in_gap": {PwError.SMEARING_IN_GAP},
     "smearing_in_gap_relax": {PwError.SMEARING_IN_GAP},
     "smearing_mid_gap": set(),
+    "ghost_state": {PwError.GHOST_STATE},
     "diagonalization_s_matrix": {PwError.DIAGONALIZATION},
     "diagonalization_silent_abort": {PwError.DIAGONALIZATION},
     "diagonalization_cholesky": {PwError.DIAGONALIZATION},

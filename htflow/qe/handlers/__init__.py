@@ -29,7 +29,12 @@ from htflow.qe.handlers.electronic import (
     InsufficientBandsHandler,
     ScfConvergenceHandler,
 )
-from htflow.qe.handlers.interrupted import FatalErrorHandler, KilledHandler, WalltimeHandler
+from htflow.qe.handlers.interrupted import (
+    FatalErrorHandler,
+    GhostStateMonitor,
+    KilledHandler,
+    WalltimeHandler,
+)
 from htflow.qe.handlers.ionic import (
     BfgsHandler,
     CellFactorHandler,
@@ -47,6 +52,7 @@ def default_pw_handlers() -> list[PwErrorHandler]:
     """
     return [
         FatalErrorHandler(),
+        GhostStateMonitor(),
         WalltimeHandler(),
         KilledHandler(),
         DiagonalizationHandler(),
@@ -67,6 +73,7 @@ __all__ = [
     "DiagonalizationHandler",
     "FatalErrorHandler",
     "FinalScfHandler",
+    "GhostStateMonitor",
     "InsufficientBandsHandler",
     "IonicConvergenceHandler",
     "KilledHandler",

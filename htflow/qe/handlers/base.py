@@ -34,6 +34,7 @@ PRIORITY: tuple[PwError, ...] = (
     # Fatal first: no point repairing anything else when the input cannot run.
     PwError.MISSING_PSEUDO,
     PwError.BAD_NAMELIST,
+    PwError.GHOST_STATE,
     PwError.UNKNOWN_CRASH,
     # The run was interrupted from outside: whatever else it printed is incomplete.
     PwError.WALLTIME,

@@ -32,7 +32,7 @@ RESTARTABLE = frozenset({"scf", "relax", "vc-relax", "md", "vc-md"})
 
 
 class FatalErrorHandler(PwErrorHandler):
-    """Missing pseudopotential, bad namelist, unknown crash: no retry can help.
+    """Missing pseudopotential, bad namelist, ghost state, unknown crash: no retry can help.
 
     Returns no actions, so Custodian raises ``NonRecoverableError`` at once.
     """
@@ -45,6 +45,20 @@ class FatalErrorHandler(PwErrorHandler):
     def correct(self, directory: str | Path = "./") -> dict[str, Any]:
         """Name the fatal errors; no actions."""
         return self.corrected(directory, [])
+
+
+class GhostStateMonitor(FatalErrorHandler):
+    """Stops pw.x while it runs as soon as pw.out's band listing shows a ghost state.
+
+    A monitor (Custodian checks it every 10 s while pw.x runs, see ``run_pw``): a broken
+    pseudopotential would otherwise run a whole vc-relax to a meaningless end. Custodian
+    terminates the run, :class:`FatalErrorHandler` then names the error and no retry follows.
+    Runs with 100 or more k-points print no band listing; their ghost is found in the XML
+    when they end.
+    """
+
+    handles = frozenset({PwError.GHOST_STATE})
+    is_monitor = True
 
 
 class WalltimeHandler(PwErrorHandler):

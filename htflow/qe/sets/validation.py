@@ -45,12 +45,11 @@ def check_structure(structure: Structure) -> None:
 
 def check_elements(structure: Structure, family: PseudoFamily) -> None:
     """Every element of ``structure`` must have a pseudopotential in ``family``."""
-    missing = sorted({s.specie.symbol for s in structure} - set(family.pseudos))
+    missing = family.missing(s.specie.symbol for s in structure)
     if missing:
         raise InputError(
-            f"element(s) {', '.join(missing)} missing from pseudo family {family.name!r}: "
-            "choose another family (pseudo_family=...) or register one that covers them "
-            "with `htflow pseudos add`"
+            f"element(s) {missing}: choose another family (pseudo_family=...) or register "
+            "one that covers them with `htflow pseudos add`"
         )
 
 
