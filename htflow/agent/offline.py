@@ -33,8 +33,9 @@ from fireworks.queue.queue_launcher import setup_offline_job
 from htflow.agent.launchdir import harvest_outputs, seed_references
 from htflow.exceptions import HtflowError
 from htflow.fireworks_compat import patch_fireworks
-from htflow.submit.identity import IDENTITY_KEY, JOB_UUID_KEY, identities_of
-from htflow.submit.routing import JOB_TYPE_KEY, RESOURCES_KEY, default_job_type, routing_spec
+from htflow.launch.spec import IDENTITY_KEY, JOB_TYPE_KEY, JOB_UUID_KEY, RESOURCES_KEY
+from htflow.submit.identity import identities_of
+from htflow.submit.routing import default_job_type, routing_spec
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping

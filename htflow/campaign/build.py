@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
 from htflow.exceptions import InputError
+from htflow.launch.spec import CAMPAIGN_KEY, PRIORITY_KEY
 
 if TYPE_CHECKING:
     from jobflow import Flow
@@ -24,10 +25,6 @@ if TYPE_CHECKING:
     from htflow.campaign.candidate import Candidate
     from htflow.campaign.spec import CampaignSpec, WorkflowStep
     from htflow.cluster.profile import ClusterProfile
-
-# Written into every Firework spec (jobflow's manager_config): the campaign a job belongs to.
-CAMPAIGN_KEY = "htflow_campaign"
-PRIORITY_KEY = "_priority"
 
 
 @dataclass

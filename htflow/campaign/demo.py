@@ -206,7 +206,7 @@ def plan_and_submit(
 
 def campaign_fw_states(lp: Any, campaign: str) -> dict[str, int]:
     """Firework state → count for the Fireworks of ``campaign``."""
-    from htflow.campaign.build import CAMPAIGN_KEY
+    from htflow.launch.spec import CAMPAIGN_KEY
 
     docs = lp.fireworks.find({f"spec.{CAMPAIGN_KEY}": campaign}, {"state": 1})
     return dict(Counter(doc["state"] for doc in docs))

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from htflow.campaign.build import CAMPAIGN_KEY, PRIORITY_KEY, PlannedFlow
+from htflow.campaign.build import PlannedFlow
 from htflow.campaign.candidate import Candidate
 from htflow.exceptions import InputError
+from htflow.launch.spec import CAMPAIGN_KEY, PRIORITY_KEY
 
 if TYPE_CHECKING:
     from jobflow import Flow

@@ -48,8 +48,8 @@ def is_material_id(text: str | None) -> bool:
 
 def campaign_task_ids(campaign: str, db_uri: str | None = None) -> set[str]:
     """Job uuids of every Firework of ``campaign`` (from the LaunchPad's Firework specs)."""
-    from htflow.campaign.build import CAMPAIGN_KEY
     from htflow.db import get_launchpad
+    from htflow.launch.spec import CAMPAIGN_KEY
 
     lp = get_launchpad(db_uri)
     uuids = set()

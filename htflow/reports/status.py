@@ -68,8 +68,8 @@ def campaign_status(
     use_sacct: bool = True,
 ) -> CampaignStatus:
     """Counts by state, failures by cause and core-hours for ``campaign`` (None: all)."""
-    from htflow.campaign.build import CAMPAIGN_KEY
     from htflow.db import get_launchpad
+    from htflow.launch.spec import CAMPAIGN_KEY
 
     lp = get_launchpad(db_uri)
     criteria = {f"spec.{CAMPAIGN_KEY}": campaign} if campaign else {}

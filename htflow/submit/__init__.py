@@ -32,10 +32,9 @@ from jobflow.managers.fireworks import flow_to_workflow
 
 from htflow.agent.launchdir import DEFAULT_ADDITIONAL_STORES, launch_jobstore
 from htflow.exceptions import InputError
+from htflow.launch.spec import IDENTITY_KEY, JOB_UUID_KEY
 from htflow.submit.identity import (
     IDENTITY_INDEX_FIELDS,
-    IDENTITY_KEY,
-    JOB_UUID_KEY,
     JobIdentity,
     find_duplicates,
     identities_of,

@@ -18,14 +18,13 @@ from monty.json import jsanitize
 from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Structure
 
+from htflow.launch.spec import IDENTITY_KEY
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
     from jobflow import Job
 
-IDENTITY_KEY = "htflow_identity"
-# The jobflow uuid of the Firework's job (its outputs' key in the JobStore).
-JOB_UUID_KEY = "htflow_job_uuid"
 
 # StructureMatcher rescales volumes by default (scale=True), so a cell compressed by 10 %
 # "matches" the relaxed one; for inputs of a calculation that is a different calculation

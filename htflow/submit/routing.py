@@ -10,15 +10,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from htflow.exceptions import InputError
+from htflow.launch.spec import CATEGORY_KEY, JOB_TYPE_KEY, RESOURCES_KEY
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     from jobflow import Job
 
-JOB_TYPE_KEY = "htflow_job_type"
-RESOURCES_KEY = "htflow_resources"
-CATEGORY_KEY = "_category"
 DEFAULT_JOB_TYPE = "small"
 
 # Maker class names (or a part of them) that need a larger allocation; the rest are small.

@@ -10,12 +10,18 @@ import pytest
 from jobflow import Flow, Maker, job
 
 from htflow.agent.inbox import process_inbox, queue_submission
-from htflow.campaign.build import CAMPAIGN_KEY, PRIORITY_KEY
 from htflow.cluster import load_profile
 from htflow.db import get_launchpad
+from htflow.launch.spec import (
+    CAMPAIGN_KEY,
+    CATEGORY_KEY,
+    IDENTITY_KEY,
+    JOB_TYPE_KEY,
+    JOB_UUID_KEY,
+    PRIORITY_KEY,
+    RESOURCES_KEY,
+)
 from htflow.submit import submit_flow
-from htflow.submit.identity import IDENTITY_KEY, JOB_UUID_KEY
-from htflow.submit.routing import CATEGORY_KEY, JOB_TYPE_KEY, RESOURCES_KEY
 from tests.agent.jobs import add
 
 if TYPE_CHECKING:

@@ -9,10 +9,10 @@ import pytest
 from typer.testing import CliRunner
 
 from htflow.agent import records
-from htflow.campaign.build import CAMPAIGN_KEY
 from htflow.cli.main import app
 from htflow.cluster.profile import ClusterProfile
 from htflow.db import get_launchpad
+from htflow.launch.spec import CAMPAIGN_KEY
 from htflow.reports.status import campaign_status
 from htflow.submit import submit_flow
 from tests.agent.jobs import add_flow

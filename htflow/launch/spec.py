@@ -1,0 +1,30 @@
+"""Every key htflow writes into a Firework spec (jobflow's ``manager_config``), in one place.
+
+Written at submit time and read by the agent, the worker, the reports and the builders, so
+that none of them has to import the module that happens to write a key.
+"""
+
+from __future__ import annotations
+
+# The campaign a job belongs to, and FireWorks' own priority key (higher runs first).
+CAMPAIGN_KEY = "htflow_campaign"
+PRIORITY_KEY = "_priority"
+# The calculation's identity (formula, protocol, task, structure hash): the duplicate check.
+IDENTITY_KEY = "htflow_identity"
+# The jobflow uuid of the Firework's job (its outputs' key in the JobStore).
+JOB_UUID_KEY = "htflow_job_uuid"
+# Which allocation type runs the job (small, large, ...), its resources, and FireWorks'
+# category (a worker pulls only its own category).
+JOB_TYPE_KEY = "htflow_job_type"
+RESOURCES_KEY = "htflow_resources"
+CATEGORY_KEY = "_category"
+
+__all__ = [
+    "CAMPAIGN_KEY",
+    "CATEGORY_KEY",
+    "IDENTITY_KEY",
+    "JOB_TYPE_KEY",
+    "JOB_UUID_KEY",
+    "PRIORITY_KEY",
+    "RESOURCES_KEY",
+]
