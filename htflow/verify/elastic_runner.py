@@ -206,7 +206,10 @@ def run_elastic_verify(
     record.update(_costs(outputs, record["n_ranks"]))
     elastic = _elastic_document(outputs)
     if elastic is None or elastic.elastic_tensor is None:
-        reason = f"the elastic flow in {root} gave no tensor (see the run directories' pw.out)"
+        why = _failed_run(root)
+        reason = f"the elastic flow in {root} gave no tensor: " + (
+            why or "see the run directories' pw.out"
+        )
         return ElasticVerifyResult(status="failed", reason=reason, **record)
     record.update(_strained_cells(outputs, elastic))
     tensor = [[float(c) for c in row] for row in elastic.elastic_tensor.ieee_format]
@@ -233,6 +236,16 @@ def _run(flow: Any, root: Path) -> dict[str, Any]:
     finally:
         os.chdir(cwd)  # run_locally leaves the process in the last job's directory
     return {uuid: by_index[max(by_index)].output for uuid, by_index in responses.items()}
+
+
+def _failed_run(root: Path) -> str | None:
+    """The one-line reason of the first run directory under ``root`` that ended in an error."""
+    from htflow.qe.errors import detect_errors, explain
+
+    for directory in sorted(p.parent for p in root.glob("*/pw.out")):
+        if detect_errors(directory):
+            return f"{directory.name}: {explain(directory)}"
+    return None
 
 
 def _elastic_document(outputs: dict[str, Any]) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -199,3 +200,16 @@ def test_quick_silicon_run_json_and_table(tmp_path: Path) -> None:
     assert "×".join(map(str, mesh)) in text
     assert "|ΔK|/K ≤ 10 % and |ΔG|/G ≤ 15 %" in text
     assert "McSkimin & Andreatch (1964)" in text
+
+
+def test_a_failed_flow_names_the_run_that_failed_and_why(tmp_path: Path) -> None:
+    from htflow.verify.elastic_runner import _failed_run
+
+    data = Path(__file__).resolve().parents[1] / "data" / "qe_errors"
+    shutil.copytree(data / "scf_success", tmp_path / "job_1")  # a clean run is skipped
+    shutil.copytree(data / "ghost_state", tmp_path / "job_2")
+    reason = _failed_run(tmp_path)
+    assert reason is not None
+    assert reason.startswith("job_2: ghost state: a Kohn-Sham level below -1000 eV")
+    assert "Sr.UPF, S.UPF" in reason
+    assert _failed_run(tmp_path / "job_1") is None
