@@ -19,12 +19,16 @@ from htflow.exceptions import InputError
 from htflow.launch.spec import CAMPAIGN_KEY, PRIORITY_KEY
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from jobflow import Flow
     from pymatgen.core import Structure
 
     from htflow.campaign.candidate import Candidate
     from htflow.campaign.spec import CampaignSpec, WorkflowStep
-    from htflow.cluster.profile import ClusterProfile
+
+    # (structure, workflow, protocol, pseudo family, cluster profile name or path) → Flow
+    FlowBuilder = Callable[[Structure, str, str, str | None, str | None], Flow]
 
 
 @dataclass
@@ -56,12 +60,10 @@ def selected_workflows(steps: list[WorkflowStep], system: str) -> list[str]:
     return [s.name for s in steps if s.crystal_systems is None or system in s.crystal_systems]
 
 
-def build_flows(
-    candidates: list[Candidate], spec: CampaignSpec, profile: ClusterProfile | None = None
-) -> list[PlannedFlow]:
+def build_flows(candidates: list[Candidate], spec: CampaignSpec) -> list[PlannedFlow]:
     """The Flows of the campaign, in candidate order then workflow order.
 
-    ``profile`` is the campaign's cluster profile; VASP flows take their command from it.
+    VASP flows take their command from the campaign's cluster profile (``spec.cluster``).
 
     Raises
     ------
@@ -87,7 +89,7 @@ def build_flows(
                 spec.protocol,
                 spec.code,
                 spec.pseudo_family,
-                profile=profile,
+                cluster=spec.cluster,
             )
             flow.name = f"{spec.name} {candidate.formula} {name}"
             config: dict[str, Any] = {CAMPAIGN_KEY: spec.name, PRIORITY_KEY: spec.priority}
@@ -103,21 +105,43 @@ def workflow_flow(
     code: str = "qe",
     pseudo_family: str | None = None,
     *,
-    profile: ClusterProfile | None = None,
+    cluster: str | None = None,
 ) -> Flow:
-    """The Flow of one named workflow on ``structure`` (``profile``: VASP's command)."""
-    if code == "vasp":
-        return _vasp_flow(structure, workflow, protocol, profile)
-    from htflow.qe.workflows import qe_workflow_flow
+    """The Flow of one named workflow on ``structure`` by ``code`` (a key of :data:`FLOW_BUILDERS`).
 
-    return qe_workflow_flow(structure, workflow, protocol, pseudo_family)
+    ``cluster`` names the cluster profile (or its YAML path) VASP takes its command from.
+    """
+    builder = FLOW_BUILDERS.get(code)
+    if builder is None:
+        raise InputError(f"unknown code {code!r}: use one of {', '.join(FLOW_BUILDERS)}")
+    return builder(structure, workflow, protocol, pseudo_family, cluster)
+
+
+def _qe_flow(
+    structure: Structure,
+    workflow: str,
+    protocol: str,
+    pseudo_family: str | None,
+    cluster: str | None,
+) -> Flow:
+    from htflow.qe.workflows import qe_flow
+
+    return qe_flow(structure, workflow, protocol, pseudo_family)
 
 
 def _vasp_flow(
-    structure: Structure, workflow: str, protocol: str, profile: ClusterProfile | None
+    structure: Structure,
+    workflow: str,
+    protocol: str,
+    pseudo_family: str | None,
+    cluster: str | None,
 ) -> Flow:
     if importlib.util.find_spec("htflow.vasp") is None:
         raise InputError("code: vasp is not available yet in this htflow: use code: qe")
     vasp: Any = importlib.import_module("htflow.vasp")
-    flow: Flow = vasp.vasp_flow(structure, workflow, protocol, profile=profile)
+    flow: Flow = vasp.vasp_flow(structure, workflow, protocol, profile=cluster)
     return flow
+
+
+# code → its flow builder: the one place a campaign's ``code`` is dispatched on
+FLOW_BUILDERS: dict[str, FlowBuilder] = {"qe": _qe_flow, "vasp": _vasp_flow}

@@ -128,7 +128,7 @@ def plan_campaign(
             "add sources or loosen the filters"
         )
     _check_inputs(kept, spec)
-    flows = build_flows(kept, spec, profile)
+    flows = build_flows(kept, spec)
     references, reference_notes = reference_flows(kept, spec)
     flows += references
     notes += reference_notes
