@@ -193,9 +193,11 @@ def plan_and_submit(
 ) -> CampaignPlan:
     """Plan the campaign against the database and submit what is new (all or nothing)."""
     from htflow.campaign.plan import plan_campaign
-    from htflow.campaign.submission import submit_campaign
+    from htflow.campaign.spec import load_campaign
     from htflow.db import get_launchpad
+    from htflow.submit.campaign import campaign_profile, submit_campaign
 
+    campaign_profile(load_campaign(campaign).cluster, campaign)  # fails before planning
     plan = plan_campaign(campaign, launchpad=get_launchpad(db_uri), network=False)
     if on_plan is not None:
         on_plan(plan)
