@@ -27,9 +27,6 @@ if TYPE_CHECKING:
     from htflow.campaign.candidate import Candidate
     from htflow.campaign.spec import CampaignSpec, WorkflowStep
 
-    # (structure, workflow, protocol, pseudo family, cluster profile name or path) → Flow
-    FlowBuilder = Callable[[Structure, str, str, str | None, str | None], Flow]
-
 
 @dataclass
 class PlannedFlow:
@@ -98,6 +95,20 @@ def build_flows(candidates: list[Candidate], spec: CampaignSpec) -> list[Planned
     return planned
 
 
+@dataclass(frozen=True)
+class FlowRequest:
+    """One named workflow on one structure, with the campaign settings its code may use.
+
+    ``cluster`` names the cluster profile (or its YAML path) VASP takes its command from.
+    """
+
+    structure: Structure
+    workflow: str
+    protocol: str
+    pseudo_family: str | None = None
+    cluster: str | None = None
+
+
 def workflow_flow(
     structure: Structure,
     workflow: str,
@@ -109,39 +120,29 @@ def workflow_flow(
 ) -> Flow:
     """The Flow of one named workflow on ``structure`` by ``code`` (a key of :data:`FLOW_BUILDERS`).
 
-    ``cluster`` names the cluster profile (or its YAML path) VASP takes its command from.
+    The other arguments are those of :class:`FlowRequest`.
     """
     builder = FLOW_BUILDERS.get(code)
     if builder is None:
         raise InputError(f"unknown code {code!r}: use one of {', '.join(FLOW_BUILDERS)}")
-    return builder(structure, workflow, protocol, pseudo_family, cluster)
+    return builder(FlowRequest(structure, workflow, protocol, pseudo_family, cluster))
 
 
-def _qe_flow(
-    structure: Structure,
-    workflow: str,
-    protocol: str,
-    pseudo_family: str | None,
-    cluster: str | None,
-) -> Flow:
+def _qe_flow(request: FlowRequest) -> Flow:
     from htflow.qe.workflows import qe_flow
 
-    return qe_flow(structure, workflow, protocol, pseudo_family)
+    return qe_flow(request.structure, request.workflow, request.protocol, request.pseudo_family)
 
 
-def _vasp_flow(
-    structure: Structure,
-    workflow: str,
-    protocol: str,
-    pseudo_family: str | None,
-    cluster: str | None,
-) -> Flow:
+def _vasp_flow(request: FlowRequest) -> Flow:
     if importlib.util.find_spec("htflow.vasp") is None:
         raise InputError("code: vasp is not available yet in this htflow: use code: qe")
     vasp: Any = importlib.import_module("htflow.vasp")
-    flow: Flow = vasp.vasp_flow(structure, workflow, protocol, profile=cluster)
+    flow: Flow = vasp.vasp_flow(
+        request.structure, request.workflow, request.protocol, profile=request.cluster
+    )
     return flow
 
 
 # code → its flow builder: the one place a campaign's ``code`` is dispatched on
-FLOW_BUILDERS: dict[str, FlowBuilder] = {"qe": _qe_flow, "vasp": _vasp_flow}
+FLOW_BUILDERS: dict[str, Callable[[FlowRequest], Flow]] = {"qe": _qe_flow, "vasp": _vasp_flow}
