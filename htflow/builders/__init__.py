@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from htflow.builders.materials import BuildReport, build_materials
-from htflow.builders.references import missing_references, reference_structures
+from htflow.builders.references import missing_references
 
-__all__ = ["BuildReport", "build_materials", "missing_references", "reference_structures"]
+__all__ = ["BuildReport", "build_materials", "missing_references"]

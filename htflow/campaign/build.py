@@ -19,12 +19,13 @@ from htflow.exceptions import InputError
 from htflow.launch.spec import CAMPAIGN_KEY, PRIORITY_KEY
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from jobflow import Flow
     from pymatgen.core import Structure
 
     from htflow.campaign.candidate import Candidate
     from htflow.campaign.spec import CampaignSpec, WorkflowStep
-    from htflow.cluster.profile import ClusterProfile
 
 
 @dataclass
@@ -56,12 +57,10 @@ def selected_workflows(steps: list[WorkflowStep], system: str) -> list[str]:
     return [s.name for s in steps if s.crystal_systems is None or system in s.crystal_systems]
 
 
-def build_flows(
-    candidates: list[Candidate], spec: CampaignSpec, profile: ClusterProfile | None = None
-) -> list[PlannedFlow]:
+def build_flows(candidates: list[Candidate], spec: CampaignSpec) -> list[PlannedFlow]:
     """The Flows of the campaign, in candidate order then workflow order.
 
-    ``profile`` is the campaign's cluster profile; VASP flows take their command from it.
+    VASP flows take their command from the campaign's cluster profile (``spec.cluster``).
 
     Raises
     ------
@@ -87,13 +86,27 @@ def build_flows(
                 spec.protocol,
                 spec.code,
                 spec.pseudo_family,
-                profile=profile,
+                cluster=spec.cluster,
             )
             flow.name = f"{spec.name} {candidate.formula} {name}"
             config: dict[str, Any] = {CAMPAIGN_KEY: spec.name, PRIORITY_KEY: spec.priority}
             flow.update_config({"manager_config": config})
             planned.append(PlannedFlow(candidate, name, flow))
     return planned
+
+
+@dataclass(frozen=True)
+class FlowRequest:
+    """One named workflow on one structure, with the campaign settings its code may use.
+
+    ``cluster`` names the cluster profile (or its YAML path) VASP takes its command from.
+    """
+
+    structure: Structure
+    workflow: str
+    protocol: str
+    pseudo_family: str | None = None
+    cluster: str | None = None
 
 
 def workflow_flow(
@@ -103,21 +116,33 @@ def workflow_flow(
     code: str = "qe",
     pseudo_family: str | None = None,
     *,
-    profile: ClusterProfile | None = None,
+    cluster: str | None = None,
 ) -> Flow:
-    """The Flow of one named workflow on ``structure`` (``profile``: VASP's command)."""
-    if code == "vasp":
-        return _vasp_flow(structure, workflow, protocol, profile)
-    from htflow.qe.workflows import qe_workflow_flow
+    """The Flow of one named workflow on ``structure`` by ``code`` (a key of :data:`FLOW_BUILDERS`).
 
-    return qe_workflow_flow(structure, workflow, protocol, pseudo_family)
+    The other arguments are those of :class:`FlowRequest`.
+    """
+    builder = FLOW_BUILDERS.get(code)
+    if builder is None:
+        raise InputError(f"unknown code {code!r}: use one of {', '.join(FLOW_BUILDERS)}")
+    return builder(FlowRequest(structure, workflow, protocol, pseudo_family, cluster))
 
 
-def _vasp_flow(
-    structure: Structure, workflow: str, protocol: str, profile: ClusterProfile | None
-) -> Flow:
+def _qe_flow(request: FlowRequest) -> Flow:
+    from htflow.qe.workflows import qe_flow
+
+    return qe_flow(request.structure, request.workflow, request.protocol, request.pseudo_family)
+
+
+def _vasp_flow(request: FlowRequest) -> Flow:
     if importlib.util.find_spec("htflow.vasp") is None:
         raise InputError("code: vasp is not available yet in this htflow: use code: qe")
     vasp: Any = importlib.import_module("htflow.vasp")
-    flow: Flow = vasp.vasp_flow(structure, workflow, protocol, profile=profile)
+    flow: Flow = vasp.vasp_flow(
+        request.structure, request.workflow, request.protocol, profile=request.cluster
+    )
     return flow
+
+
+# code → its flow builder: the one place a campaign's ``code`` is dispatched on
+FLOW_BUILDERS: dict[str, Callable[[FlowRequest], Flow]] = {"qe": _qe_flow, "vasp": _vasp_flow}

@@ -2,7 +2,10 @@
 
 Everything that can be wrong with a campaign is found here, before anything is submitted:
 :func:`plan_campaign` either returns a complete :class:`CampaignPlan` or raises one
-``InputError`` naming the file or entry at fault.
+``InputError`` naming the file or entry at fault. The one exception is the ``cluster`` key:
+:func:`htflow.submit.campaign.campaign_profile` loads the profile, and the caller (the
+command line) checks it before planning. A plan is handed to
+:func:`htflow.submit.campaign.submit_campaign`.
 """
 
 from __future__ import annotations
@@ -27,7 +30,6 @@ if TYPE_CHECKING:
     from htflow.campaign.build import PlannedFlow
     from htflow.campaign.candidate import Candidate
     from htflow.campaign.spec import CampaignSpec
-    from htflow.cluster.profile import ClusterProfile
 
 
 @dataclass
@@ -38,8 +40,6 @@ class CampaignPlan:
     ----------
     spec, path
         The campaign and its file.
-    profile
-        The cluster profile the jobs are routed with.
     generated
         Every candidate the sources produced.
     filtered
@@ -59,7 +59,6 @@ class CampaignPlan:
 
     spec: CampaignSpec
     path: Path
-    profile: ClusterProfile
     generated: list[Candidate]
     filtered: dict[str, list[Candidate]]
     duplicates_within: list[tuple[Candidate, Candidate]]
@@ -111,7 +110,6 @@ def plan_campaign(
     path = Path(path)
     spec = load_campaign(path)
     report = progress or (lambda stage, done, total: None)
-    profile = _profile(spec, path)
     elements = _family_elements(spec, path)
 
     generated, notes = generate_candidates(spec.sources, path.resolve().parent, network=network)
@@ -128,7 +126,7 @@ def plan_campaign(
             "add sources or loosen the filters"
         )
     _check_inputs(kept, spec)
-    flows = build_flows(kept, spec, profile)
+    flows = build_flows(kept, spec)
     references, reference_notes = reference_flows(kept, spec)
     flows += references
     notes += reference_notes
@@ -145,7 +143,6 @@ def plan_campaign(
     return CampaignPlan(
         spec=spec,
         path=path,
-        profile=profile,
         generated=generated,
         filtered={name: filtered[name] for name in FILTER_NAMES},
         duplicates_within=duplicates,
@@ -154,15 +151,6 @@ def plan_campaign(
         database_duplicates=db_duplicates,
         notes=notes,
     )
-
-
-def _profile(spec: CampaignSpec, path: Path) -> ClusterProfile:
-    from htflow.cluster import load_profile
-
-    try:
-        return load_profile(spec.cluster)
-    except HtflowError as exc:
-        raise InputError(f"{path}: key 'cluster': {exc}") from None
 
 
 def _family_elements(spec: CampaignSpec, path: Path) -> set[str] | None:

@@ -4,8 +4,8 @@ A formation energy is taken against the elements computed with the same code, pr
 pseudo family. When a campaign's candidates contain an element whose pure form is neither
 among the candidates nor (by duplicate detection) already in the database, the plan adds a
 reference calculation: vc-relax → static for a solid; for a diatomic molecule or noble gas in
-a box (``htflow.builders.reference_structures``), a fixed-cell relax → static at the Γ point,
-spin-polarised for O₂ (a triplet).
+a box (:func:`htflow.campaign.sources.elements.reference_structures`), a fixed-cell relax →
+static at the Γ point, spin-polarised for O₂ (a triplet).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from htflow.campaign.build import PlannedFlow
 from htflow.campaign.candidate import Candidate
+from htflow.campaign.sources.elements import MOLECULE_BOX, reference_structures
 from htflow.exceptions import InputError
 from htflow.launch.spec import CAMPAIGN_KEY, PRIORITY_KEY
 
@@ -40,8 +41,6 @@ def reference_flows(
     candidates: list[Candidate], spec: CampaignSpec
 ) -> tuple[list[PlannedFlow], list[str]]:
     """Reference flows for the elements the candidates lack, and notes on those it cannot add."""
-    from htflow.builders import reference_structures
-
     if spec.code != "qe":
         return [], ["elemental references are added automatically for code: qe only"]
     planned, notes = [], []
@@ -92,6 +91,4 @@ def _is_elemental(candidate: Candidate) -> bool:
 
 
 def _in_a_box(structure: Structure) -> bool:
-    from htflow.builders.references import MOLECULE_BOX
-
     return min(structure.lattice.abc) >= MOLECULE_BOX - 1e-6

@@ -35,7 +35,7 @@ def demo(
 
     The local SLURM is left up (stop it with `htflow cluster down`).
     """
-    from htflow.campaign.demo import DEMO_CAMPAIGN, run_demo
+    from htflow.cli.demo_run import DEMO_CAMPAIGN, run_demo
     from htflow.reports.results import rich_table, wide_console
 
     console = wide_console()

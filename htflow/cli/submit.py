@@ -69,8 +69,10 @@ def submit(
 def _plan(campaign: Path, db: str | None, offline: bool, console: Console) -> CampaignPlan:
     from htflow.campaign.plan import plan_campaign
     from htflow.campaign.spec import load_campaign
+    from htflow.submit.campaign import campaign_profile
 
     spec = load_campaign(campaign)
+    campaign_profile(spec.cluster, campaign)  # a bad profile fails before planning
     launchpad = None
     if spec.dedupe.against_database:
         from htflow.db import get_launchpad
@@ -150,7 +152,7 @@ def _show_vasp_jobs(plan: CampaignPlan, console: Console) -> None:
 
 
 def _submit(plan: CampaignPlan, db: str | None, agent_dir: Path | None, console: Console) -> None:
-    from htflow.campaign.submission import submit_campaign
+    from htflow.submit.campaign import submit_campaign
 
     with _progress(console) as progress:
         task = progress.add_task("submitting", total=len(plan.flows))

@@ -110,14 +110,15 @@ def check_protocol_meets_needs(
         ).get_input(structure)
 
 
-def qe_workflow_flow(
+def qe_flow(
     structure: Structure,
     workflow: str,
     protocol: str,
     pseudo_family: str | None = None,
     **generator_fields: Any,
 ) -> Flow:
-    """The Flow of the named workflow on ``structure``.
+    """The Flow of the named workflow on ``structure`` (the QE counterpart of
+    :func:`htflow.vasp.vasp_flow`).
 
     Parameters
     ----------

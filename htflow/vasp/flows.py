@@ -229,7 +229,7 @@ def vasp_flow(
     structure: Structure,
     workflow: str,
     protocol: str = "balanced",
-    profile: ClusterProfile | None = None,
+    profile: ClusterProfile | str | None = None,
     potcar_spec: bool = False,
 ) -> Flow:
     """The atomate2 VASP flow a campaign with ``code: vasp`` submits for one candidate.
@@ -243,7 +243,8 @@ def vasp_flow(
     protocol
         ``fast``, ``balanced`` or ``stringent`` (``htflow/vasp/protocols/``).
     profile
-        Cluster profile giving the VASP command; default: the ``cluster_profile`` setting.
+        Cluster profile giving the VASP command, or its name or YAML path (a campaign's
+        ``cluster`` key); default: the ``cluster_profile`` setting.
     potcar_spec
         Write ``POTCAR.spec`` instead of POTCARs and skip the POTCAR check (tests only).
 
@@ -258,10 +259,10 @@ def vasp_flow(
     settings = load_protocol(protocol)
     if not potcar_spec:
         check_potcars(*potcar_symbols(settings, structure))
-    if profile is None:
+    if profile is None or isinstance(profile, str):
         from htflow.cluster.profile import load_profile
 
-        profile = load_profile()
+        profile = load_profile(profile)
     resolved = profile
     vasp_run_kwargs(resolved)  # fail now, not on the compute node, if there is no vasp_cmd
 

@@ -1,6 +1,6 @@
 """Run the production elastic flow on a reference material and compare it with the reference.
 
-The flow is exactly the one campaigns run: ``qe_workflow_flow(structure, "elastic", ...)``
+The flow is exactly the one campaigns run: ``qe_flow(structure, "elastic", ...)``
 (vc-relax, then atomate2's symmetry-reduced strain set, each strained cell relaxing its ions,
 then pymatgen's fit). It runs in this process with jobflow's ``run_locally``; pw.x uses
 ``get_settings().mpi_ranks``. The k-point sampling is whatever the flow chooses: the result
@@ -169,7 +169,7 @@ def run_elastic_verify(
     workdir
         Directory for the run directories (created).
     protocol, pseudo_family
-        As for :func:`htflow.qe.workflows.qe_workflow_flow`; None: the pseudo_family setting.
+        As for :func:`htflow.qe.workflows.qe_flow`; None: the pseudo_family setting.
     acceptance
         Thresholds on |ΔK_V|/K_V and |ΔG_V|/G_V.
     reference_file
@@ -180,7 +180,7 @@ def run_elastic_verify(
     InputError, PseudoFamilyError
         An unknown or non-PBE family, or a bad protocol.
     """
-    from htflow.qe.workflows import qe_workflow_flow
+    from htflow.qe.workflows import qe_flow
 
     family = elastic_family(pseudo_family)
     root = Path(workdir).resolve()
@@ -198,7 +198,7 @@ def run_elastic_verify(
     reason = skip_reason(reference, family)
     if reason is not None:
         return ElasticVerifyResult(status="skipped", reason=reason, **record)
-    flow = qe_workflow_flow(standard_cell(reference.structure), "elastic", protocol, family.name)
+    flow = qe_flow(standard_cell(reference.structure), "elastic", protocol, family.name)
     root.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     outputs = _run(flow, root)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 import yaml
 
-from htflow.campaign.demo import build, demo_profile, plan_and_submit, run_agent_until_done
+from htflow.cli.demo_run import build, demo_profile, plan_and_submit, run_agent_until_done
 from htflow.reports.plots import plot_campaign
 from htflow.reports.results import results_table
 from htflow.reports.status import campaign_status

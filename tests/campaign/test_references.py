@@ -8,8 +8,8 @@ from htflow.campaign.candidate import Candidate
 from htflow.campaign.plan import plan_campaign
 from htflow.campaign.references import REFERENCE_WORKFLOW, missing_elements
 from htflow.campaign.sources.prototypes import prototype_structure
-from htflow.campaign.submission import submit_campaign
 from htflow.qe.jobs import BasePwMaker
+from htflow.submit.campaign import submit_campaign
 
 if TYPE_CHECKING:
     from collections.abc import Callable

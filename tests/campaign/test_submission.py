@@ -9,9 +9,9 @@ import pytest
 from pymatgen.io.cif import CifWriter
 
 from htflow.campaign.plan import plan_campaign
-from htflow.campaign.submission import resources_of, submit_campaign
 from htflow.db import writer_lock
 from htflow.exceptions import InputError
+from htflow.submit.campaign import resources_of, submit_campaign
 from tests.campaign.conftest import silicon
 
 if TYPE_CHECKING:

@@ -1,11 +1,13 @@
 """The demo campaign end to end: local SLURM → submit → agent → builder → table and plots.
 
-:func:`run_demo` is what ``htflow demo`` (and ``make demo``) runs. It keeps everything it
-writes under one output directory (``demo-output/`` by default): the htflow home with the
-embedded database and the agent's launch directories in ``<out>/home``, the plots in
-``<out>/plots``. The user's own ``~/.htflow`` is only touched for the local SLURM, which is
-the one ``htflow cluster up`` manages (its state directory is shared, so a cluster that is
-already up is reused, and the demo leaves it up).
+:func:`run_demo` is what ``htflow demo`` (:mod:`htflow.cli.demo`, and ``make demo``) runs;
+like the command line, it drives the library (plan, submit, agent, builders, reports) and
+nothing in the library imports it. It keeps everything it writes under one output directory
+(``demo-output/`` by default): the htflow home with the embedded database and the agent's
+launch directories in ``<out>/home``, the plots in ``<out>/plots``. The user's own
+``~/.htflow`` is only touched for the local SLURM, which is the one ``htflow cluster up``
+manages (its state directory is shared, so a cluster that is already up is reused, and the
+demo leaves it up).
 """
 
 from __future__ import annotations
@@ -193,9 +195,11 @@ def plan_and_submit(
 ) -> CampaignPlan:
     """Plan the campaign against the database and submit what is new (all or nothing)."""
     from htflow.campaign.plan import plan_campaign
-    from htflow.campaign.submission import submit_campaign
+    from htflow.campaign.spec import load_campaign
     from htflow.db import get_launchpad
+    from htflow.submit.campaign import campaign_profile, submit_campaign
 
+    campaign_profile(load_campaign(campaign).cluster, campaign)  # fails before planning
     plan = plan_campaign(campaign, launchpad=get_launchpad(db_uri), network=False)
     if on_plan is not None:
         on_plan(plan)

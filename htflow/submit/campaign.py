@@ -1,7 +1,8 @@
 """Submit a planned campaign all-or-nothing, or hand it to the running agent.
 
-The agent is the one writer. When no agent runs, the submitting process takes the writer
-lock, adds every flow, and on any failure deletes the workflows it added before
+The campaign layer only plans (:func:`htflow.campaign.plan.plan_campaign`); the caller hands
+the plan here. The agent is the one writer. When no agent runs, the submitting process takes
+the writer lock, adds every flow, and on any failure deletes the workflows it added before
 re-raising, so the database holds all of the campaign or none of it. When an agent holds
 the lock, the flows go into the agent's inbox (``<agent dir>/inbox/``, see
 :mod:`htflow.agent.inbox`) and the agent submits them at its next pass, with the same
@@ -12,23 +13,56 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from monty.json import jsanitize
 
 from htflow.db import WriterLockError, get_launchpad, writer_lock
-from htflow.exceptions import InputError
+from htflow.exceptions import HtflowError, InputError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
     from pathlib import Path
 
     from fireworks import LaunchPad
+    from jobflow import Flow
 
-    from htflow.campaign.plan import CampaignPlan
+    from htflow.cluster.profile import ClusterProfile
 
 logger = logging.getLogger(__name__)
 JOB_TYPES = ("small", "large")
+
+
+# What submission reads of a plan (htflow.campaign.plan.CampaignPlan), as protocols: the
+# campaign layer plans against submit's duplicate rules, so submit does not import it back.
+class _Dedupe(Protocol):
+    @property
+    def against_database(self) -> bool: ...
+
+
+class _Spec(Protocol):
+    @property
+    def protocol(self) -> str: ...
+    @property
+    def cluster(self) -> str | None: ...
+    @property
+    def dedupe(self) -> _Dedupe: ...
+
+
+class _Planned(Protocol):
+    @property
+    def flow(self) -> Flow: ...
+
+
+class Plan(Protocol):
+    """A campaign plan: its file, its spec (protocol, cluster, dedupe) and its flows."""
+
+    @property
+    def path(self) -> Path: ...
+    @property
+    def spec(self) -> _Spec: ...
+    @property
+    def flows(self) -> Sequence[_Planned]: ...
 
 
 @dataclass
@@ -57,11 +91,27 @@ class CampaignSubmission:
     agent_pid: int | None = None
 
 
-def resources_of(plan: CampaignPlan) -> dict[str, dict[str, Any]]:
+def campaign_profile(cluster: str | None, path: Path) -> ClusterProfile:
+    """The cluster profile a campaign's ``cluster`` key names (None: the configured one).
+
+    Raises
+    ------
+    InputError
+        No such profile, or a bad one, in one line naming the campaign file ``path``.
+    """
+    from htflow.cluster import load_profile
+
+    try:
+        return load_profile(cluster)
+    except HtflowError as exc:
+        raise InputError(f"{path}: key 'cluster': {exc}") from None
+
+
+def resources_of(plan: Plan) -> dict[str, dict[str, Any]]:
     """Job type → the campaign's cluster-profile resource overrides (``htflow_resources``)."""
     from htflow.cluster.profile import ResourceSpec
 
-    profile = plan.profile
+    profile = campaign_profile(plan.spec.cluster, plan.path)
     out = {}
     for job_type in JOB_TYPES:
         spec = profile.resources.get(profile.routing.get(job_type, job_type), ResourceSpec())
@@ -69,7 +119,7 @@ def resources_of(plan: CampaignPlan) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _submit_options(plan: CampaignPlan) -> dict[str, Any]:
+def _submit_options(plan: Plan) -> dict[str, Any]:
     """``submit_flow``'s keyword arguments for every flow of ``plan``, direct or via the inbox."""
     return {
         "resources": resources_of(plan),
@@ -79,7 +129,7 @@ def _submit_options(plan: CampaignPlan) -> dict[str, Any]:
 
 
 def submit_campaign(
-    plan: CampaignPlan,
+    plan: Plan,
     *,
     db_uri: str | None = None,
     agent_dir: Path | None = None,
@@ -98,20 +148,24 @@ def submit_campaign(
     progress
         ``progress(done, total)`` after each flow.
     """
+    # the same submit_flow arguments directly or through the inbox (the agent passes them on)
+    options = _submit_options(plan)
     try:
         with writer_lock(db_uri):
             launchpad = get_launchpad(db_uri)
-            return _submit_all(plan, launchpad, progress)
+            return _submit_all(plan, options, launchpad, progress)
     except WriterLockError:
-        return _queue_for_agent(plan, db_uri, agent_dir)
+        return _queue_for_agent(plan, options, db_uri, agent_dir)
 
 
 def _submit_all(
-    plan: CampaignPlan, launchpad: LaunchPad, progress: Callable[[int, int], None] | None
+    plan: Plan,
+    options: dict[str, Any],
+    launchpad: LaunchPad,
+    progress: Callable[[int, int], None] | None,
 ) -> CampaignSubmission:
     from htflow.submit import submit_flow
 
-    options = _submit_options(plan)
     added: list[int] = []
     duplicates = 0
     try:
@@ -140,7 +194,7 @@ def _roll_back(launchpad: LaunchPad, roots: list[int]) -> None:
 
 
 def _queue_for_agent(
-    plan: CampaignPlan, db_uri: str | None, agent_dir: Path | None
+    plan: Plan, options: dict[str, Any], db_uri: str | None, agent_dir: Path | None
 ) -> CampaignSubmission:
     from htflow.agent.inbox import queue_submission
     from htflow.db import lock_holder
@@ -154,7 +208,5 @@ def _queue_for_agent(
         )
     for planned in plan.flows:  # serialize everything first: fail before writing anything
         jsanitize(planned.flow, strict=True, enum_values=True)
-    # the same arguments as _submit_all's submit_flow calls: the agent passes them on
-    options = _submit_options(plan)
     files = [queue_submission(planned.flow, directory, **options) for planned in plan.flows]
     return CampaignSubmission(mode="queued", inbox_files=files, agent_pid=lock_holder(db_uri))
