@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from htflow.agent import feed, records, topup
+from htflow.agent import records, topup
 from htflow.agent.offline import (
     IngestError,
     claim,
@@ -44,11 +44,12 @@ from htflow.agent.offline import (
 from htflow.agent.packing import Allocation, oldest_first, pack, resources_of
 from htflow.agent.requeue import RequeuePolicy, apply, decide
 from htflow.agent.watch import LOST, is_alive, job_states
-from htflow.agent.worker import FINISHED_STATES, launch_state, write_json_atomic
 from htflow.cluster import slurm
 from htflow.cluster.render import write_job_script
 from htflow.db import get_jobstore, get_launchpad, redact, resolve, writer_lock
 from htflow.db.indexes import ensure_indexes as ensure_output_indexes
+from htflow.launch import feed
+from htflow.launch.worker import FINISHED_STATES, launch_state, write_json_atomic
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -462,7 +463,7 @@ class Agent:
             {"launch_id": {"$in": launch_ids}}, {"$set": {"alloc_id": alloc_id}}
         )
         feed.append(alloc_dir, dirs)
-        command = [self.config.worker_python, "-m", "htflow.agent.worker"]
+        command = [self.config.worker_python, "-m", "htflow.launch.worker"]
         if streams > 1:
             command += ["--streams", str(streams)]
         command += ["--queue", str(alloc_dir)]

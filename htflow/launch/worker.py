@@ -1,6 +1,6 @@
 """Offline execution, compute side: run prepared launch directories with no database.
 
-``python -m htflow.agent.worker [--streams N] <launch_dir> [<launch_dir> …]`` is what a compute
+``python -m htflow.launch.worker [--streams N] <launch_dir> [<launch_dir> …]`` is what a compute
 job runs: the equivalent of ``rlaunch singleshot --offline`` in each directory. It reads
 ``FW.json``, runs the job against the JobStore files in the directory (seeded by the agent),
 and records the outcome in ``FW_offline.json``. It opens no database connection and needs no
@@ -35,9 +35,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from htflow.agent import feed
 from htflow.exceptions import HtflowError
 from htflow.fireworks_compat import patch_fireworks
+from htflow.launch import feed
 from htflow.walltime import seconds_left
 
 if TYPE_CHECKING:
@@ -184,7 +184,7 @@ def stream_environment(streams: int) -> dict[str, str]:
 
 def _run_streams(streams: int, argv_tail: list[str]) -> int:
     """Run ``streams`` worker processes over the same work; the worst exit status wins."""
-    argv = [sys.executable, "-m", "htflow.agent.worker", *argv_tail]
+    argv = [sys.executable, "-m", "htflow.launch.worker", *argv_tail]
     env = stream_environment(streams)
     procs = [subprocess.Popen(argv, env=env) for _ in range(streams)]
     return max(proc.wait() for proc in procs)
@@ -202,7 +202,7 @@ def _run_one(launch_dir: Path) -> int:
 
 
 def run_queue(alloc_dir: Path, poll: float = 0.5) -> int:
-    """Run the allocation's queue (:mod:`htflow.agent.feed`) until it is closed.
+    """Run the allocation's queue (:mod:`htflow.launch.feed`) until it is closed.
 
     Directories are taken in order; when none is left the worker waits while the agent
     holds the allocation (at most ``HTFLOW_IDLE_WAIT`` s idle, never past the walltime
@@ -233,7 +233,7 @@ def run_queue(alloc_dir: Path, poll: float = 0.5) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry: run the allocation's queue, or each launch directory in turn."""
-    parser = argparse.ArgumentParser(prog="python -m htflow.agent.worker", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m htflow.launch.worker", description=__doc__)
     parser.add_argument("launch_dirs", nargs="*", type=Path)
     parser.add_argument(
         "--queue",
