@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from htflow.exceptions import HtflowError
 from htflow.fireworks_compat import patch_fireworks
 from htflow.launch import feed
+from htflow.settings import get_settings
 from htflow.walltime import seconds_left
 
 if TYPE_CHECKING:
@@ -50,6 +51,10 @@ OFFLINE_FILE = "FW_offline.json"
 # Outcomes that are not failures: the launch simply needs another allocation.
 CONTINUE_OUTCOMES = ("no_time", "walltime")
 _WALLTIME_EXCEPTION = "WalltimeExhaustedError"
+# SLURM's own variable (no htflow setting): which allocation an attempt ran in.
+SLURM_JOB_ID_ENV = "SLURM_JOB_ID"
+# The environment variable of the ``mpi_extra_args`` setting, as a stream's child reads it.
+MPI_EXTRA_ARGS_ENV = "HTFLOW_MPI_EXTRA_ARGS"
 
 
 def launch_state(launch_dir: str | Path) -> str:
@@ -94,10 +99,14 @@ def attempts(launch_dir: str | Path) -> list[dict[str, Any]]:
 
 
 def _record(launch_dir: Path, **fields: Any) -> None:
-    fields.setdefault("job_id", os.environ.get("SLURM_JOB_ID"))
+    fields.setdefault("job_id", _slurm_job_id())
     fields.setdefault("time", time.time())
     with open(launch_dir / ATTEMPTS_FILE, "a") as handle:
         handle.write(json.dumps(fields) + "\n")
+
+
+def _slurm_job_id() -> str | None:
+    return os.environ.get(SLURM_JOB_ID_ENV)
 
 
 @contextlib.contextmanager
@@ -150,7 +159,7 @@ def run_offline(launch_dir: str | Path) -> str:
         state = launch_state(path)
         if state in FINISHED_STATES:
             return state
-        job_id = os.environ.get("SLURM_JOB_ID")
+        job_id = _slurm_job_id()
         if job_id and any(a.get("job_id") == job_id for a in attempts(path)):
             return state  # tried in this allocation already (e.g. stopped on walltime)
         left = seconds_left()
@@ -173,12 +182,13 @@ def run_offline(launch_dir: str | Path) -> str:
 def stream_environment(streams: int) -> dict[str, str]:
     """Environment of one stream: with srun, each calculation is an exclusive one-node step."""
     env = dict(os.environ)
-    if streams > 1 and env.get("HTFLOW_MPI_LAUNCHER") == "srun":
-        extra = json.loads(env.get("HTFLOW_MPI_EXTRA_ARGS") or "[]")
+    settings = get_settings()
+    if streams > 1 and settings.mpi_launcher == "srun":
+        extra = list(settings.mpi_extra_args)
         for flag in ("--exclusive", "-N1"):
             if flag not in extra:
                 extra.insert(0, flag)
-        env["HTFLOW_MPI_EXTRA_ARGS"] = json.dumps(extra)
+        env[MPI_EXTRA_ARGS_ENV] = json.dumps(extra)
     return env
 
 
@@ -205,8 +215,8 @@ def run_queue(alloc_dir: Path, poll: float = 0.5) -> int:
     """Run the allocation's queue (:mod:`htflow.launch.feed`) until it is closed.
 
     Directories are taken in order; when none is left the worker waits while the agent
-    holds the allocation (at most ``HTFLOW_IDLE_WAIT`` s idle, never past the walltime
-    margin), then leaves (the last stream closes the queue) and returns the worst status.
+    holds the allocation (idle for at most the ``idle_wait`` setting, in s, and never past the
+    walltime margin), then leaves (the last stream closes the queue) and returns the worst status.
     """
     tried: set[str] = set()
     status = 0
