@@ -192,9 +192,14 @@ def stream_environment(streams: int) -> dict[str, str]:
     return env
 
 
+def worker_command(python: str, *args: str) -> list[str]:
+    """The argv that runs this worker with the interpreter ``python`` and arguments ``args``."""
+    return [python, "-m", "htflow.launch.worker", *args]
+
+
 def _run_streams(streams: int, argv_tail: list[str]) -> int:
     """Run ``streams`` worker processes over the same work; the worst exit status wins."""
-    argv = [sys.executable, "-m", "htflow.launch.worker", *argv_tail]
+    argv = worker_command(sys.executable, *argv_tail)
     env = stream_environment(streams)
     procs = [subprocess.Popen(argv, env=env) for _ in range(streams)]
     return max(proc.wait() for proc in procs)
