@@ -72,7 +72,7 @@ def floor(n: int, work: Path) -> float:
 
 def timeline(work: Path, started: float, ended: float) -> tuple[float, float]:
     """Seconds from agent start to the first calculation, and from the last one to the end."""
-    from htflow.agent.worker import attempts
+    from htflow.launch.worker import attempts
 
     starts, ends = [], []
     for launch_dir in (work / "agent" / "launches").iterdir():

@@ -97,6 +97,14 @@ class HtflowSettings(BaseSettings):
     dashboard_password: str | None = Field(
         None, description="Dashboard password; basic auth is on when this is set (never logged)."
     )
+    idle_wait: float = Field(
+        0.0,
+        ge=0,
+        description=(
+            "Seconds a worker waits for more work while the agent holds its allocation (s); "
+            "job scripts export the profile's allocation_idle_wait."
+        ),
+    )
     walltime_end: float | None = Field(
         None,
         description="Unix time (s) at which the current allocation ends; None means unlimited.",

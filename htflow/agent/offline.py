@@ -6,7 +6,7 @@ The agent is the only process that writes the LaunchPad and the JobStore. For ea
    records it (``change_launch_dir``), seeds the outputs the job references into the
    directory's JobStore files, and writes ``FW.json`` / ``FW_offline.json``
    (FireWorks' ``setup_offline_job``);
-2. a compute job runs it with no database (:mod:`htflow.agent.worker`);
+2. a compute job runs it with no database (:mod:`htflow.launch.worker`);
 3. :func:`ingest` s it: copies the job's outputs into the JobStore, then applies the outcome
    with FireWorks' ``recover_offline`` (COMPLETED/FIZZLED, and jobflow's replace, addition and
    detour responses), then routes any Firework the response created.
@@ -30,9 +30,9 @@ from typing import TYPE_CHECKING, Any
 from fireworks import Firework, FWorker
 from fireworks.queue.queue_launcher import setup_offline_job
 
-from htflow.agent.launchdir import harvest_outputs, seed_references
 from htflow.exceptions import HtflowError
 from htflow.fireworks_compat import patch_fireworks
+from htflow.launch.launchdir import harvest_outputs, seed_references
 from htflow.launch.spec import IDENTITY_KEY, JOB_TYPE_KEY, JOB_UUID_KEY, RESOURCES_KEY
 from htflow.submit.identity import identities_of
 from htflow.submit.routing import default_job_type, routing_spec

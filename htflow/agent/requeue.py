@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from htflow.agent.worker import CONTINUE_OUTCOMES, attempts, reset_offline, write_json_atomic
+from htflow.launch.worker import CONTINUE_OUTCOMES, attempts, reset_offline, write_json_atomic
 
 if TYPE_CHECKING:
     from fireworks import LaunchPad

@@ -5,7 +5,7 @@ becomes READY later (the static after a relaxation, the fit after the EOS points
 otherwise wait for a new allocation, which costs a pass of the scheduler, a Python start in
 the job and, on a real cluster, a place at the back of the queue. So before it submits new
 allocations the agent appends waiting launches to open allocations whose resources fit
-(:mod:`htflow.agent.feed` is the file protocol), keeping each allocation's backlog at most
+(:mod:`htflow.launch.feed` is the file protocol), keeping each allocation's backlog at most
 one directory per stream so the work stays spread over allocations. It also tells each
 allocation whether to wait for more when it runs dry (the *hold*): only while Fireworks are
 still WAITING or READY.
@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from htflow.agent import feed, records
+from htflow.agent import records
 from htflow.agent.packing import resources_of
-from htflow.agent.worker import launch_state
 from htflow.cluster.profile import JobResources
+from htflow.launch import feed
+from htflow.launch.worker import launch_state
 
 if TYPE_CHECKING:
     from fireworks import LaunchPad

@@ -8,7 +8,7 @@ Firework spec what the agent needs:
   (:mod:`htflow.submit.routing`);
 - ``htflow_job_uuid``: the jobflow uuid (its outputs' key in the JobStore).
 
-Every job's task writes to the launch-directory JobStore (:mod:`htflow.agent.launchdir`), so
+Every job's task writes to the launch-directory JobStore (:mod:`htflow.launch.launchdir`), so
 a compute job never needs the database.
 
 Duplicates. A job *matches* when a Firework with the same uuid exists, or when a Firework
@@ -30,8 +30,8 @@ from jobflow import Flow, Job
 from jobflow.core.flow import get_flow
 from jobflow.managers.fireworks import flow_to_workflow
 
-from htflow.agent.launchdir import DEFAULT_ADDITIONAL_STORES, launch_jobstore
 from htflow.exceptions import InputError
+from htflow.launch.launchdir import DEFAULT_ADDITIONAL_STORES, launch_jobstore
 from htflow.launch.spec import IDENTITY_KEY, JOB_UUID_KEY
 from htflow.submit.identity import (
     IDENTITY_INDEX_FIELDS,

@@ -22,7 +22,7 @@ SECRET_WORDS = ("s3cr3t-pw", "htuser", "127.0.0.1:1", "htflow_secret_db", "mongo
 # Run in the worker's interpreter: the run must not have imported the storage layer.
 _WORKER = """
 import sys
-from htflow.agent.worker import main
+from htflow.launch.worker import main
 status = main(sys.argv[1:])
 leaked = sorted(m for m in sys.modules if m.startswith(("htflow.db", "litemongo")))
 if leaked:
@@ -76,7 +76,7 @@ def worker_env(tmp_path: Path) -> dict[str, str]:
 
 
 def run_worker(tmp_path: Path, *launch_dirs: Path) -> subprocess.CompletedProcess[str]:
-    """``python -m htflow.agent.worker`` equivalent in a subprocess with no database."""
+    """``python -m htflow.launch.worker`` equivalent in a subprocess with no database."""
     proc = subprocess.run(
         [sys.executable, "-c", _WORKER, *map(str, launch_dirs)],
         env=worker_env(tmp_path),

@@ -30,8 +30,8 @@ from pymatgen.core import Lattice, Structure
 
 from htflow.agent import records
 from htflow.agent.inbox import queue_submission
-from htflow.agent.worker import attempts
 from htflow.db import get_jobstore, get_launchpad, writer_lock
+from htflow.launch.worker import attempts
 from htflow.qe.jobs import StaticMaker
 from htflow.qe.sets import PwInputGenerator
 from htflow.submit import submit_flow

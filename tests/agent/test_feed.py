@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING
 
 from jobflow import Flow
 
-from htflow.agent import feed, records, topup
+from htflow.agent import records, topup
 from htflow.agent.offline import claim, ingest
 from htflow.agent.packing import Allocation
 from htflow.cluster.profile import ClusterProfile
+from htflow.launch import feed
 from htflow.submit import submit_flow
 from tests.agent.conftest import worker_env
 from tests.agent.jobs import add, add_flow
@@ -91,7 +92,7 @@ def test_worker_takes_work_appended_while_it_runs_then_closes(
     feed.set_hold(alloc_dir, True)
     env = worker_env(tmp_path) | {feed.IDLE_WAIT_ENV: "120"}
     worker = subprocess.Popen(
-        [sys.executable, "-m", "htflow.agent.worker", "--queue", str(alloc_dir)],
+        [sys.executable, "-m", "htflow.launch.worker", "--queue", str(alloc_dir)],
         env=env,
         cwd=tmp_path,
         stdout=subprocess.PIPE,
@@ -131,7 +132,7 @@ def test_unheld_worker_leaves_at_once(
     feed.append(tmp_path, [launch.launch_dir])
     env = worker_env(tmp_path) | {feed.IDLE_WAIT_ENV: "600"}
     proc = subprocess.run(
-        [sys.executable, "-m", "htflow.agent.worker", "--queue", str(tmp_path)],
+        [sys.executable, "-m", "htflow.launch.worker", "--queue", str(tmp_path)],
         env=env,
         capture_output=True,
         text=True,

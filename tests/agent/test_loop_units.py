@@ -10,8 +10,8 @@ import pytest
 
 from htflow.agent.packing import pack, resources_of
 from htflow.agent.requeue import RequeuePolicy, decide, fizzle_launch_dir
-from htflow.agent.worker import ATTEMPTS_FILE, launch_state, run_offline, stream_environment
 from htflow.cluster import load_profile, render_job_script
+from htflow.launch.worker import ATTEMPTS_FILE, launch_state, run_offline, stream_environment
 from htflow.qe.restart import input_for_run, prepared_for_restart
 
 if TYPE_CHECKING:
@@ -124,7 +124,7 @@ def test_multi_node_script_runs_streams_side_by_side(tmp_path: Path) -> None:
     profile = load_profile("hpc-srun-modules")
     (alloc,) = pack(profile, [_launch(i, "relax") for i in range(8)], 1)
     dirs = [str(tmp_path / f"fw{i}") for i in range(8)]
-    command = ["python", "-m", "htflow.agent.worker", "--streams", str(alloc.streams), *dirs]
+    command = ["python", "-m", "htflow.launch.worker", "--streams", str(alloc.streams), *dirs]
     script = render_job_script(profile, command, tmp_path, "htflow-a1", resources=alloc.resources)
     assert "#SBATCH --nodes=4" in script
     assert "export HTFLOW_MPI_LAUNCHER=srun" in script

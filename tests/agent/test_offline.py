@@ -17,7 +17,7 @@ from htflow.agent.offline import (
     pending_launch_dirs,
     release_unprepared,
 )
-from htflow.agent.worker import run_offline
+from htflow.launch.worker import run_offline
 from htflow.submit import submit_flow
 from tests.agent.conftest import SECRET_WORDS, run_worker
 from tests.agent.jobs import add, add_flow, add_twice_by_replace, fail, fan_out_flow
@@ -113,7 +113,7 @@ def test_ingest_after_kill_between_copy_and_recover(
     launchpad: LaunchPad, jobstore: JobStore, tmp_path: Path
 ) -> None:
     """Outputs copied but the LaunchPad not updated (agent killed): ingesting again finishes."""
-    from htflow.agent.launchdir import harvest_outputs
+    from htflow.launch.launchdir import harvest_outputs
 
     flow = add_flow(1, 2, 3)
     result = submit_flow(flow, launchpad)
@@ -217,7 +217,7 @@ def test_stale_workflow_lock_is_cleared(launchpad: LaunchPad) -> None:
 def test_worker_refuses_a_directory_the_agent_did_not_prepare(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from htflow.agent.worker import main
+    from htflow.launch.worker import main
 
     assert main([str(tmp_path)]) == 2
     assert "not a prepared launch directory" in capsys.readouterr().err

@@ -24,7 +24,7 @@ def test_a_worker_running_pw_jobs_does_not_import_dos_or_band_structure_modules(
     # Rocket and jobflow's Firetask. A task document with no DOS must not need the rest.
     code = (
         "import sys\n"
-        "import htflow.qe.jobs, htflow.agent.worker\n"
+        "import htflow.qe.jobs, htflow.launch.worker\n"
         "import fireworks.core.rocket_launcher, jobflow.managers.fireworks\n"
         "from htflow.qe.schemas import PwTaskDoc\n"
         "PwTaskDoc(dir_name='/run', task_label='static')\n"

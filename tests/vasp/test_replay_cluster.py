@@ -1,5 +1,5 @@
 """A replayed VASP relaxation and static run through the same path as QE: ``submit_flow`` → the
-agent (claim → SLURM job running ``python -m htflow.agent.worker`` → ingest) → atomate2
+agent (claim → SLURM job running ``python -m htflow.launch.worker`` → ingest) → atomate2
 TaskDocs in the JobStore → ``build_materials`` → a materials document with code ``vasp``.
 
 Only VASP is replaced (by the stand-in of the profile's ``vasp_cmd``); atomate2, custodian,
@@ -21,11 +21,11 @@ import yaml
 from jobflow import Flow
 
 from htflow.agent.loop import Agent, AgentConfig, until_idle
-from htflow.agent.worker import attempts
 from htflow.builders import build_materials
 from htflow.cluster import load_profile
 from htflow.cluster.profile import PROFILE_DIR
 from htflow.db import get_jobstore, get_launchpad, query
+from htflow.launch.worker import attempts
 from htflow.submit import submit_flow
 from htflow.testing.vasp_replay import REPLAY_ENV
 from tests.agent.agent_helpers import agent_environment

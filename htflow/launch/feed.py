@@ -7,7 +7,8 @@ was claimed after the allocation started). The worker takes directories from the
 and, when none is left, looks again before it leaves:
 
 - while ``hold`` exists in the allocation directory (the agent expects more work: Fireworks
-  are WAITING on running parents) it waits, up to ``HTFLOW_IDLE_WAIT`` seconds of idleness;
+  are WAITING on running parents) it waits, idle for at most the ``idle_wait`` setting
+  (``HTFLOW_IDLE_WAIT``, s);
 - then it leaves. Each stream of the allocation holds a shared lock on ``streams.lock``
   while it reads; the last one to leave *closes* the queue: under an exclusive lock on
   ``queue.lock`` it checks for new lines one last time and creates ``queue.closed``. The
@@ -33,6 +34,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from htflow.settings import get_settings
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
@@ -42,6 +45,7 @@ CLOSED_FILE = "queue.closed"
 HOLD_FILE = "hold"
 STREAMS_LOCK = "streams.lock"
 ACTIVITY_FILE = "activity"
+# The environment variable of the ``idle_wait`` setting, which job scripts export.
 IDLE_WAIT_ENV = "HTFLOW_IDLE_WAIT"
 # A queue that closed this recently belongs to an allocation about to end: the agent keeps
 # looking until SLURM agrees. Older closures are left to the regular poll.
@@ -147,11 +151,8 @@ def held(alloc_dir: str | Path) -> bool:
 
 
 def idle_wait() -> float:
-    """Seconds a worker waits for more work while held (``HTFLOW_IDLE_WAIT``, default 0)."""
-    try:
-        return max(0.0, float(os.environ.get(IDLE_WAIT_ENV) or 0))
-    except ValueError:
-        return 0.0
+    """Seconds a worker waits for more work while held (s): the ``idle_wait`` setting."""
+    return get_settings().idle_wait
 
 
 def note_activity(alloc_dir: str | Path, line: str) -> None:
