@@ -258,7 +258,7 @@ class Agent:
 
     def _news(self) -> tuple[object, ...] | None:
         """What :meth:`_nap` compares; None when something needs a pass now."""
-        from htflow.agent.inbox import INBOX
+        from htflow.submit.inbox import INBOX
 
         allocations = feed.activity(self._watched)
         if allocations is None:

@@ -5,7 +5,7 @@ the plan here. The agent is the one writer. When no agent runs, the submitting p
 the writer lock, adds every flow, and on any failure deletes the workflows it added before
 re-raising, so the database holds all of the campaign or none of it. When an agent holds
 the lock, the flows go into the agent's inbox (``<agent dir>/inbox/``, see
-:mod:`htflow.agent.inbox`) and the agent submits them at its next pass, with the same
+:mod:`htflow.submit.inbox`) and the agent submits them at its next pass, with the same
 duplicate checks; every flow is serialized before the first inbox file is written.
 """
 
@@ -196,9 +196,9 @@ def _roll_back(launchpad: LaunchPad, roots: list[int]) -> None:
 def _queue_for_agent(
     plan: Plan, options: dict[str, Any], db_uri: str | None, agent_dir: Path | None
 ) -> CampaignSubmission:
-    from htflow.agent.inbox import queue_submission
     from htflow.db import lock_holder
     from htflow.settings import get_settings
+    from htflow.submit.inbox import queue_submission
 
     directory = agent_dir or get_settings().home / "agent"
     if not directory.is_dir():

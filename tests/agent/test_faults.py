@@ -29,12 +29,12 @@ from jobflow import Flow
 from pymatgen.core import Lattice, Structure
 
 from htflow.agent import records
-from htflow.agent.inbox import queue_submission
 from htflow.db import get_jobstore, get_launchpad, writer_lock
 from htflow.launch.worker import attempts
 from htflow.qe.jobs import StaticMaker
 from htflow.qe.sets import PwInputGenerator
 from htflow.submit import submit_flow
+from htflow.submit.inbox import queue_submission
 from tests.agent.agent_helpers import agent_environment, start_agent, write_profile
 from tests.cluster.conftest import local_slurm  # noqa: F401 (the shared cluster fixture)
 

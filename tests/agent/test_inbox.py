@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from jobflow import Flow, Maker, job
 
-from htflow.agent.inbox import process_inbox, queue_submission
+from htflow.agent.inbox import process_inbox
 from htflow.cluster import load_profile
 from htflow.db import get_launchpad
 from htflow.launch.spec import (
@@ -22,6 +22,7 @@ from htflow.launch.spec import (
     RESOURCES_KEY,
 )
 from htflow.submit import submit_flow
+from htflow.submit.inbox import queue_submission
 from tests.agent.jobs import add
 
 if TYPE_CHECKING:

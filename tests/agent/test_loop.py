@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING
 import pytest
 
 from htflow.agent import records
-from htflow.agent.inbox import queue_submission
 from htflow.agent.loop import Agent, AgentConfig, until_idle
 from htflow.cluster import load_profile
 from htflow.db import WriterLockError, get_jobstore, get_launchpad, writer_lock
 from htflow.submit import submit_flow
+from htflow.submit.inbox import queue_submission
 from tests.agent.agent_helpers import agent_environment, start_agent, write_profile
 from tests.agent.jobs import add, add_flow
 from tests.cluster.conftest import local_slurm  # noqa: F401 (the shared cluster fixture)
