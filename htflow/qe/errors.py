@@ -104,7 +104,7 @@ DEFAULT_PRESS_CONV_THR = 0.5
 
 
 @dataclass
-class _Scan:
+class RunScan:
     """What one pass over a run directory found."""
 
     errors: set[PwError] = field(default_factory=set)
@@ -137,63 +137,21 @@ def detect_errors(directory: str | Path = ".") -> set[PwError]:
         A run directory following htflow's conventions (``pw.out``, ``pw.err``,
         ``pw.exitcode``, ``CRASH``, ``pw_input.json`` or ``pw.in``, ``out/pwscf.xml``).
     """
-    return _scan(Path(directory)).errors
+    return scan_run(Path(directory)).errors
 
 
 def summarize_errors(directory: str | Path = ".") -> list[str]:
     """Return the pw.x lines behind the detected errors, in output order, without repeats."""
-    return _scan(Path(directory)).messages
-
-
-def explain(directory: str | Path = ".") -> str:
-    """Return a one-line explanation of the failure (empty string when none was detected)."""
-    scan = _scan(Path(directory))
-    if not scan.errors:
-        return ""
-    if PwError.MISSING_PSEUDO in scan.errors:
-        # pw.x names its fallback directory, not pseudo_dir, so only the file name helps.
-        match = re.search(r"([^\s/]+\.(?:upf|UPF|psp8|vdb|van|RRKJ3))", scan.crash_message)
-        name = match.group(1) if match else "a pseudopotential file"
-        return (
-            f"pw.x could not read pseudopotential {name} (Error in routine readpp): "
-            "check pseudo_dir and the family registration"
-        )
-    if PwError.BAD_NAMELIST in scan.errors:
-        bad = re.search(r'namelist &(\w+): "(.*)"', scan.crash_message)
-        keys = re.findall(r"([A-Za-z_]\w*)\s*=", bad.group(2)) if bad else []
-        if bad and len(keys) == 1:
-            return (
-                f"pw.x rejected key {keys[0]!r} in &{bad.group(1).upper()} (Error in routine "
-                "read_namelists): remove it or correct its spelling"
-            )
-        return (
-            f"pw.x rejected the input namelists (Error in routine read_namelists: "
-            f"{scan.crash_message}): remove or correct the offending key"
-        )
-    if PwError.GHOST_STATE in scan.errors:
-        files = ", ".join(_pseudo_files(Path(directory))) or "the input's pseudopotentials"
-        return (
-            f"{scan.messages[-1]}: one of {files} binds a spurious deep state; no setting "
-            "can repair it: use another pseudopotential family for these elements"
-        )
-    if PwError.UNKNOWN_CRASH in scan.errors:
-        if scan.crash_routine:
-            return f"pw.x stopped with Error in routine {scan.crash_routine}: {scan.crash_message}"
-        return "pw.x stopped without a known message: " + (
-            "; ".join(scan.messages) or "no JOB DONE and no error text in pw.out, CRASH or pw.err"
-        )
-    names = ", ".join(sorted(error.value for error in scan.errors))
-    detail = "; ".join(scan.messages[:3])
-    return f"pw.x run failed ({names})" + (f": {detail}" if detail else "")
+    return scan_run(Path(directory)).messages
 
 
 # Custodian asks every handler in turn, so one directory is scanned ~10 times per check
 # round; the last scans are remembered under a digest of the files they read.
-_MEMO: OrderedDict[Path, tuple[bytes, _Scan]] = OrderedDict()
+_MEMO: OrderedDict[Path, tuple[bytes, RunScan]] = OrderedDict()
 _MEMO_SIZE = 8
 
 
-def _scan(directory: Path) -> _Scan:
+def scan_run(directory: Path) -> RunScan:
     """Scan ``directory``; unchanged files give a copy of the remembered scan."""
     run = PwRunDir(directory)
     inputs = run.namelists()
@@ -209,7 +167,7 @@ def _scan(directory: Path) -> _Scan:
             _MEMO.popitem(last=False)
     _MEMO.move_to_end(key)
     scan = remembered[1]
-    return _Scan(set(scan.errors), list(scan.messages), scan.crash_message, scan.crash_routine)
+    return RunScan(set(scan.errors), list(scan.messages), scan.crash_message, scan.crash_routine)
 
 
 def _digest(paths: list[Path]) -> bytes:
@@ -227,7 +185,7 @@ def _digest(paths: list[Path]) -> bytes:
     return hasher.digest()
 
 
-def _scan_files(directory: Path, inputs: dict[str, dict[str, Any]]) -> _Scan:
+def _scan_files(directory: Path, inputs: dict[str, dict[str, Any]]) -> RunScan:
     run = PwRunDir(directory)
     control = inputs.get("control", {})
     calculation = str(control.get("calculation", "scf")).lower()
@@ -242,7 +200,7 @@ def _scan_files(directory: Path, inputs: dict[str, dict[str, Any]]) -> _Scan:
         _feed(crash_state, line)
     exit_code = run.exit_code()
 
-    scan = _Scan()
+    scan = RunScan()
     seen: set[str] = set()
     for error, line, routine in [*state.hits, *crash_state.hits]:
         if error is not None:
@@ -330,7 +288,7 @@ def _feed(state: _OutputState, line: str) -> None:
             state.pressure = _to_float(pressure.group(1))
 
 
-def _check_ionic(scan: _Scan, state: _OutputState, inputs: dict, calculation: str) -> None:
+def _check_ionic(scan: RunScan, state: _OutputState, inputs: dict, calculation: str) -> None:
     """Relax checks after a clean finish: convergence, BFGS history, final scf (AiiDA-style)."""
     force_thr = float(inputs.get("control", {}).get("forc_conv_thr", DEFAULT_FORC_CONV_THR))
     cell = inputs.get("cell", {})
@@ -364,7 +322,7 @@ def _check_ionic(scan: _Scan, state: _OutputState, inputs: dict, calculation: st
 
 
 def _classify_abort(
-    scan: _Scan, state: _OutputState, directory: Path, exit_code: int | None
+    scan: RunScan, state: _OutputState, directory: Path, exit_code: int | None
 ) -> None:
     """No JOB DONE, no CRASH, no known message: killed, silent LAXlib abort, or unknown."""
     if exit_code is None or exit_code < 0 or (exit_code - 128) in _KILL_SIGNALS:
@@ -386,7 +344,7 @@ def _classify_abort(
     scan.messages.append(f"pw.x exited with code {exit_code} without JOB DONE or CRASH")
 
 
-def _check_occupations(scan: _Scan, xml: Path, calculation: str) -> None:
+def _check_occupations(scan: RunScan, xml: Path, calculation: str) -> None:
     """Too few bands, else smearing artefacts of a gapped system (from the XML)."""
     # numpy and the XML reader load for a finished run only, not with this module
     from htflow.qe.occupation_checks import smearing_artefact, top_band_occupied
@@ -398,13 +356,6 @@ def _check_occupations(scan: _Scan, xml: Path, calculation: str) -> None:
         # nscf and bands runs take their occupations from the scf they follow
         scan.errors.add(PwError.SMEARING_IN_GAP)
         scan.messages.append(artefact)
-
-
-def _pseudo_files(directory: Path) -> list[str]:
-    """The pseudopotential file names of the run's input (pw_input.json), in input order."""
-    data = PwRunDir(directory).input_data()
-    species = data.get("species") if isinstance(data, dict) else None
-    return [str(s["filename"]) for s in species or [] if isinstance(s, dict) and "filename" in s]
 
 
 def _to_float(text: str) -> float:

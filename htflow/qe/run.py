@@ -328,10 +328,9 @@ def _prepared_for_next_allocation(directory: Path) -> bool:
 
 def failure_message(directory: Path, exc: Exception) -> str:
     """One line saying why pw.x could not be brought to a result."""
-    from htflow.qe import errors
+    from htflow.qe.error_messages import explain
 
-    explain = getattr(errors, "explain", None)
-    reason = explain(directory) if explain is not None else ""
+    reason = explain(directory)
     return f"pw.x failed in {directory}: {reason or exc}"
 
 

@@ -240,7 +240,8 @@ def _run(flow: Any, root: Path) -> dict[str, Any]:
 
 def _failed_run(root: Path) -> str | None:
     """The one-line reason of the first run directory under ``root`` that ended in an error."""
-    from htflow.qe.errors import detect_errors, explain
+    from htflow.qe.error_messages import explain
+    from htflow.qe.errors import detect_errors
 
     for directory in sorted(p.parent for p in root.glob("*/pw.out")):
         if detect_errors(directory):

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from htflow.qe.errors import PwError, detect_errors, explain, summarize_errors
+from htflow.qe.error_messages import explain
+from htflow.qe.errors import PwError, detect_errors, summarize_errors
 from htflow.qe.rundir import PwRunDir
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "qe_errors"
@@ -260,7 +261,7 @@ def test_unchanged_files_are_scanned_once_and_any_edit_rescans(
     calls: list[Path] = []
     real = errors._scan_files
 
-    def counting(directory: Path, inputs: dict) -> errors._Scan:
+    def counting(directory: Path, inputs: dict) -> errors.RunScan:
         calls.append(directory)
         return real(directory, inputs)
 
