@@ -165,7 +165,15 @@ def cheapest(results: list[dict[str, Any]]) -> list[list[str]]:
         elif all(r["status"] == "skipped" for r in runs):
             rows.append([material, family, f"skipped: {runs[0]['reason']}", "", measured])
         else:
-            rows.append([material, family, "none within tolerance", "", measured])
+            last = runs[-1].get("quality") or {}
+            why = (
+                "flagged suspect by its own checks"
+                if last.get("level") == "suspect"
+                else "its own checks pass"
+                if last
+                else "checks not recorded"
+            )
+            rows.append([material, family, f"none within tolerance ({why})", "", measured])
     return rows
 
 
