@@ -272,9 +272,11 @@ def run_pw(
         # Used when a handler is a monitor (the default set has GhostStateMonitor; without
         # monitors Custodian simply waits on the process). Custodian sleeps a whole polling
         # step before it first looks at the process and notices its end a step late, so a
-        # short step (20 ms: a sleep and a poll) keeps short runs short; monitors every 10 s.
-        polling_time_step=0.02,
-        monitor_freq=500,
+        # short step (5 ms: a sleep and a poll) keeps short runs short (benchmarks/overhead.py
+        # measured a 20 ms step at +0.01 to +0.04 on the packed/plain ratio of 1-s runs);
+        # monitors every 10 s.
+        polling_time_step=0.005,
+        monitor_freq=2000,
         directory=str(path),
         **custodian_kwargs,
     )
