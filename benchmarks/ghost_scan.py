@@ -27,8 +27,8 @@ from pymatgen.core import Element
 from htflow.exceptions import HtflowError
 from htflow.qe.ghost_states import xml_ghost
 from htflow.qe.pseudos import get_pseudo_family
+from htflow.qe.units import BOHR_TO_ANGSTROM
 
-BOHR = 0.529177210903  # Å
 _ENERGY = re.compile(r"^!\s+total energy\s+=\s+(-?\d+\.\d+) Ry", re.M)
 
 
@@ -36,7 +36,7 @@ def pw_in(element: str, filename: str, pseudo_dir: Path) -> str:
     """The one-atom fcc SCF input for ``element``."""
     el = Element(element)
     radius = float(el.atomic_radius or el.atomic_radius_calculated or 1.5)
-    celldm = 2 * 2**0.5 * radius / BOHR
+    celldm = 2 * 2**0.5 * radius / BOHR_TO_ANGSTROM
     return f"""&control
   calculation='scf', pseudo_dir='{pseudo_dir}', outdir='./out'
 /

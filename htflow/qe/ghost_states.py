@@ -22,7 +22,6 @@ run goes on, and the XML's eigenvalues at the end of any run.
 from __future__ import annotations
 
 import re
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -30,7 +29,6 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 GHOST_DEPTH_EV = 500.0
-HARTREE_TO_EV = 27.211386245988
 _NUMBER = re.compile(r"-?\d+\.\d+")
 _REFERENCE = re.compile(
     r"(?:the Fermi energy is|the spin up/dw Fermi energies are"
@@ -104,39 +102,24 @@ def ghost_reason(lowest_ev: float, reference_ev: float) -> str | None:
 def xml_ghost(xml: Path) -> str | None:
     """The ghost-state reason from the XML eigenvalues of a finished run; None if none.
 
-    Never raises: a missing or unreadable file gives None.
+    Read with :func:`htflow.qe.xml_parser.parse_xml` (eigenvalues and levels in eV); the
+    reference is the Fermi level, else the highest occupied level, else the higher of the two
+    spin channels' Fermi levels. Never raises: a missing or unreadable file gives None.
     """
+    from htflow.qe.xml_parser import parse_xml  # numpy: only for a finished run
+
     try:
-        root = ET.parse(xml).getroot()
-    except (OSError, ET.ParseError):
+        data = parse_xml(xml) if xml.is_file() else None
+    except (ValueError, TypeError, IndexError):
         return None
-    bands = root.find("output/band_structure")
-    if bands is None:
+    if data is None or data.eigenvalues is None or not data.eigenvalues.size:
         return None
-    reference = _first_float(bands, ("fermi_energy", "highestOccupiedLevel"))
-    lowest = None
-    for ks in bands.iter("ks_energies"):
-        values = (ks.findtext("eigenvalues") or "").split()
-        if values:
-            try:
-                low = min(float(v) for v in values)
-            except ValueError:
-                continue
-            lowest = low if lowest is None else min(lowest, low)
-    if reference is None or lowest is None:
+    reference = data.efermi if data.efermi is not None else data.homo
+    if reference is None and data.efermi_up_down is not None:
+        reference = max(data.efermi_up_down)
+    if reference is None:
         return None
-    return ghost_reason(lowest * HARTREE_TO_EV, reference * HARTREE_TO_EV)
-
-
-def _first_float(element: ET.Element, tags: tuple[str, ...]) -> float | None:
-    for tag in tags:
-        text = element.findtext(tag)
-        if text:
-            try:
-                return float(text)
-            except ValueError:
-                continue
-    return None
+    return ghost_reason(float(data.eigenvalues.min()), reference)
 
 
 __all__ = ["GHOST_DEPTH_EV", "BandListing", "ghost_reason", "xml_ghost"]
