@@ -4,7 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 APT_PACKAGES := quantum-espresso openmpi-bin libopenblas0-pthread \
-	slurm-wlm munge slurmdbd mariadb-server libpmix-dev
+	slurm-wlm munge slurmdbd mariadb-server libpmix-dev \
+	chromium chromium-driver
 export OMPI_ALLOW_RUN_AS_ROOT := 1
 export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
 export OMPI_MCA_rmaps_base_oversubscribe := 1
