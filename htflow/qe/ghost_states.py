@@ -102,16 +102,17 @@ def ghost_reason(lowest_ev: float, reference_ev: float) -> str | None:
 def xml_ghost(xml: Path) -> str | None:
     """The ghost-state reason from the XML eigenvalues of a finished run; None if none.
 
-    Read with :func:`htflow.qe.xml_parser.parse_xml` (eigenvalues and levels in eV); the
+    Read with :func:`htflow.qe.xml_parser.shared_xml` (eigenvalues and levels in eV); the
     reference is the Fermi level, else the highest occupied level, else the higher of the two
     spin channels' Fermi levels. Never raises: a missing or unreadable file gives None.
     """
-    from htflow.qe.xml_parser import parse_xml  # numpy: only for a finished run
+    from htflow.qe.xml_parser import shared_xml  # numpy: only for a finished run
 
     try:
-        data = parse_xml(xml) if xml.is_file() else None
+        shared = shared_xml(xml)
     except (ValueError, TypeError, IndexError):
         return None
+    data = shared[1] if shared is not None else None
     if data is None or data.eigenvalues is None or not data.eigenvalues.size:
         return None
     reference = data.efermi if data.efermi is not None else data.homo

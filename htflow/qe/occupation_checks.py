@@ -54,7 +54,7 @@ import numpy as np
 
 from htflow.qe.band_edges import band_edges
 from htflow.qe.units import RY_TO_EV
-from htflow.qe.xml_parser import parse_xml
+from htflow.qe.xml_parser import shared_xml
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -78,11 +78,15 @@ def top_band_occupied(xml: Path) -> bool:
     XML gives occupations per state (0..1, or above 1 with m-v smearing); without spin
     polarization each state holds two electrons, as in aiida-quantumespresso's check.
     """
-    if not xml.is_file():
+    try:
+        shared = shared_xml(xml)
+    except (ValueError, TypeError, IndexError):
+        return False
+    if shared is None:
         return False
     degeneracy = 2.0
     try:
-        for _, element in ET.iterparse(xml, events=("end",)):
+        for element in shared[0].iter():
             if element.tag in ("lsda", "noncolin") and (element.text or "").strip() == "true":
                 degeneracy = 1.0
             elif element.tag == "occupations_kind" and (element.text or "").strip() == "fixed":
@@ -92,8 +96,7 @@ def top_band_occupied(xml: Path) -> bool:
                 values = (occupations.text or "").split() if occupations is not None else []
                 if values and float(values[-1]) * degeneracy > BAND_OCCUPATION_THRESHOLD:
                     return True
-                element.clear()
-    except (ET.ParseError, OSError, ValueError):
+    except ValueError:
         return False
     return False
 
@@ -107,13 +110,14 @@ def smearing_artefact(xml: Path) -> str | None:
     more than :data:`FERMI_TOLERANCE` (eV). Never raises: an unreadable file gives None.
     """
     try:
-        smearing = _smearing(xml)
-        data = parse_xml(xml) if smearing is not None else None
+        shared = shared_xml(xml)
     except (ValueError, TypeError, IndexError):
         return None
-    if data is None or smearing is None or data.scf_converged is False:
+    smearing = _smearing(shared[0]) if shared is not None else None
+    if shared is None or smearing is None or shared[1].scf_converged is False:
         return None
     name, degauss_ry = smearing
+    data = shared[1]
     if data.eigenvalues is None or data.occupations is None or data.k_weights is None:
         return None
     edges = band_edges(
@@ -155,10 +159,10 @@ def counted_magnetization(xml: Path) -> int | None:
     electrons (a metal); a gapped channel holds a whole number.
     """
     try:
-        data = parse_xml(xml) if xml.is_file() else None
+        shared = shared_xml(xml)
     except (ValueError, TypeError, IndexError):
         return None
-    counts = _electrons_per_channel(data) if data is not None else None
+    counts = _electrons_per_channel(shared[1]) if shared is not None else None
     if counts is None or len(counts) != 2:
         return None
     whole = [round(n) for n in counts]
@@ -177,12 +181,8 @@ def _electrons_per_channel(data: XmlData) -> list[float] | None:
     return [float((channel.sum(axis=1) * weights).sum()) for channel in data.occupations]
 
 
-def _smearing(xml: Path) -> tuple[str, float] | None:
+def _smearing(root: ET.Element) -> tuple[str, float] | None:
     """(name, degauss in Ry) of the run's smeared occupations; None for fixed or tetrahedra."""
-    try:
-        root = ET.parse(xml).getroot()
-    except (OSError, ET.ParseError):
-        return None
     bands = root.find("output/band_structure")
     if bands is None or (bands.findtext("occupations_kind") or "").strip() != "smearing":
         return None

@@ -6,6 +6,7 @@ and nothing here needs validation. Every reader returns None for what the file l
 
 from __future__ import annotations
 
+import functools
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -64,7 +65,31 @@ class XmlData:
 
 def parse_xml(path: str | Path) -> XmlData | None:
     """Parse one XML data file; None if it is missing or not well-formed (truncated)."""
+    return _from_root(_root(path))
+
+
+def shared_xml(path: str | Path) -> tuple[ET.Element, XmlData] | None:
+    """The XML's tree and :func:`parse_xml`'s data, parsed once per version of the file.
+
+    For read-only callers: the error checks of one finished run (too few bands, smearing
+    artefacts, ghost states) share one parse instead of reading a large file once each.
+    Keyed on the path, size and modification time, so a rewritten file is read again.
+    """
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        return None
+    return _shared(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4)
+def _shared(path: str, _size: int, _mtime_ns: int) -> tuple[ET.Element, XmlData] | None:
     root = _root(path)
+    data = _from_root(root)
+    return None if root is None or data is None else (root, data)
+
+
+def _from_root(root: ET.Element | None) -> XmlData | None:
     if root is None:
         return None
     data = XmlData()

@@ -64,3 +64,32 @@ def test_top_band_and_magnetization() -> None:
     assert not top_band_occupied(xml("smearing_in_gap"))
     assert not top_band_occupied(xml("scf_success"))
     assert counted_magnetization(xml("smearing_in_gap")) is None  # not spin-polarized
+
+
+def test_the_checks_of_one_finished_run_read_its_xml_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from htflow.qe import xml_parser
+    from htflow.qe.errors import PwError, detect_errors
+
+    run = tmp_path / "run"
+    shutil.copytree(DATA / "smearing_in_gap", run)
+    reads: list[str] = []
+    real_root = xml_parser._root
+    monkeypatch.setattr(
+        xml_parser, "_root", lambda path: reads.append(str(path)) or real_root(path)
+    )
+    xml_parser._shared.cache_clear()
+    # the band count, smearing-artefact and ghost-state checks all look at the XML
+    assert detect_errors(run) == {PwError.SMEARING_IN_GAP}
+    assert len(reads) == 1
+    # a rewritten file is read again, not served from the memo
+    data = run / "out" / "pwscf.xml"
+    data.write_text(
+        data.read_text().replace("<occupations_kind>smearing", "<occupations_kind>fixed")
+    )
+    smearing_artefact(data)
+    assert len(reads) == 2
+    assert smearing_artefact(data) is None
