@@ -29,6 +29,7 @@ from tests.agent.jobs import add, add_flow
 from tests.cluster.conftest import local_slurm  # noqa: F401 (the shared cluster fixture)
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     from htflow.cluster.local_slurm import ClusterStatus
@@ -165,3 +166,34 @@ def test_demo_agent_reports_its_campaign(
     assert states == {"COMPLETED": 2}
     assert lines
     assert all(re.match(r"^htflow demo: \d+:\d\d:\d\d elapsed; fireworks 2: ", x) for x in lines)
+
+
+@pytest.mark.parametrize("terminal", [False, True])
+def test_demo_prints_status_lines_only_without_a_terminal(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, terminal: bool
+) -> None:
+    import typer
+    from rich.console import Console
+    from typer.testing import CliRunner
+
+    from htflow.cli import demo_run
+    from htflow.cli.demo import demo
+    from htflow.reports import results
+
+    seen: list[object] = []
+
+    def fake_run_demo(*_: object, on_status: Callable[[str], None] | None = None, **__: object):
+        seen.append(on_status)
+        if on_status is not None:
+            on_status("htflow demo: 0:00:30 elapsed; fireworks 3: RUNNING 1, READY 2")
+        return demo_run.DemoResult(out_dir=tmp_path, home=tmp_path, db_uri="file:///x")
+
+    monkeypatch.setattr(demo_run, "run_demo", fake_run_demo)
+    if terminal:
+        monkeypatch.setattr(results, "wide_console", lambda: Console(force_terminal=True))
+    app = typer.Typer()
+    app.command()(demo)
+    out = CliRunner().invoke(app, ["--out", str(tmp_path)])
+    assert out.exit_code == 0, out.output
+    assert (seen[0] is None) is terminal
+    assert ("fireworks 3: RUNNING 1, READY 2" in out.output) is not terminal
