@@ -105,6 +105,14 @@ class HtflowSettings(BaseSettings):
             "job scripts export the profile's allocation_idle_wait."
         ),
     )
+    progress_interval: float = Field(
+        30.0,
+        gt=0,
+        description=(
+            "Seconds between the one-line status `htflow agent run` and `htflow demo` print "
+            "when stdout is not a terminal (s)."
+        ),
+    )
     walltime_end: float | None = Field(
         None,
         description="Unix time (s) at which the current allocation ends; None means unlimited.",

@@ -29,8 +29,9 @@ set +u
 {% endif %}{% if pre_commands %}# Pre-commands from the cluster profile, verbatim.
 {% for line in pre_commands %}{{ line | verbatim }}
 {% endfor %}{% endif %}
-# Compute jobs never talk to the database: no URI reaches them, even by inheritance.
-unset HTFLOW_DB_URI MONGODB_URI
+# sbatch passed this job only an allowlisted environment (htflow.cluster.job_environment);
+# a login shell or a module may still set these, and a compute job needs none of them.
+unset{% for name in denied_variables %} {{ name }}{% endfor %}
 export OPENBLAS_NUM_THREADS=1
 export HTFLOW_OMP_NUM_THREADS={{ cpus_per_task }}
 export HTFLOW_CLUSTER_PROFILE={{ profile_name }}

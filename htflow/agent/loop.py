@@ -216,16 +216,20 @@ class Agent:
         self,
         until: Callable[[StepReport], bool] | None = None,
         poll: float = 10.0,
+        tick: Callable[[], object] | None = None,
     ) -> StepReport:
         """Step until stopped (SIGTERM/SIGINT), or until ``until(report)`` is true.
 
         A step that did something is followed at once by the next one; an idle step waits
-        ``poll`` seconds.
+        ``poll`` seconds. ``tick`` (e.g. a :class:`~htflow.agent.progress.ProgressReporter`)
+        is called after every step and every 0.2 s of a wait, so it must be cheap when idle.
         """
         report = StepReport()
+        tick = tick or (lambda: None)
         with _signals(self.request_stop):
             while not self._stop:
                 report = self.step()
+                tick()
                 if until is not None and until(report):
                     break
                 active = (
@@ -237,11 +241,11 @@ class Agent:
                     or report.submitted_flows
                 )
                 if not active:
-                    self._nap(poll)
+                    self._nap(poll, tick)
         logger.info("agent stopping")
         return report
 
-    def _nap(self, poll: float) -> None:
+    def _nap(self, poll: float, tick: Callable[[], object] = lambda: None) -> None:
         """Wait up to ``poll`` s; wake early when an allocation or the inbox shows news.
 
         News is a launch that finished (an allocation's activity file grew), a queue that
@@ -252,6 +256,7 @@ class Agent:
         before = self._news()
         while not self._stop and time.monotonic() < deadline:
             time.sleep(min(0.2, poll))
+            tick()
             now = self._news()
             if now is None or now != before:
                 return

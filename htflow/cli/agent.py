@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -51,6 +52,7 @@ def run(  # noqa: PLR0917 (typer options)
     """Run the agent in the foreground until SIGTERM / Ctrl-C (or idle with --until-idle)."""
     from htflow.agent import loop
     from htflow.agent.daemon import PID_FILE
+    from htflow.agent.progress import ProgressReporter, firework_snapshot
     from htflow.agent.requeue import RequeuePolicy
     from htflow.cluster import load_profile
 
@@ -67,10 +69,17 @@ def run(  # noqa: PLR0917 (typer options)
     pid_file = directory / PID_FILE
     with loop.Agent(config) as agent:
         pid_file.write_text(f"{os.getpid()}\n")
+        # No terminal (CI log, nohup, a batch job): a status line at least every
+        # progress_interval seconds, and one at the end.
+        reporter = None
+        if not sys.stdout.isatty():
+            reporter = ProgressReporter(lambda: firework_snapshot(agent.lp), prefix="htflow agent")
         try:
-            agent.run(until=loop.until_idle if until_idle else None, poll=poll)
+            agent.run(until=loop.until_idle if until_idle else None, poll=poll, tick=reporter)
         finally:
             pid_file.unlink(missing_ok=True)
+        if reporter is not None:
+            reporter(force=True)
 
 
 @agent_app.command("start")
@@ -141,7 +150,5 @@ if __name__ == "__main__":
     try:
         agent_app()
     except HtflowError as exc:
-        import sys
-
         print(f"htflow: error: {exc}", file=sys.stderr)
         sys.exit(2)

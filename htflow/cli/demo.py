@@ -78,6 +78,9 @@ def demo(
         }
         console.print(f"[bold]›[/bold] {labels.get(stage, stage)}")
 
+    def on_status(line: str) -> None:
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+
     try:
         result = run_demo(
             campaign or DEMO_CAMPAIGN,
@@ -88,6 +91,9 @@ def demo(
             on_plan=on_plan,
             on_progress=on_progress,
             on_stage=on_stage,
+            # With a terminal the progress bar shows this; in a log file it would print
+            # nothing for the agent's whole run.
+            on_status=None if console.is_terminal else on_status,
         )
     finally:
         progress.stop()

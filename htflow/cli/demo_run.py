@@ -94,6 +94,7 @@ def run_demo(
     on_plan: Callable[[CampaignPlan], None] | None = None,
     on_progress: Callable[[dict[str, int], int], None] | None = None,
     on_stage: Callable[[str], None] | None = None,
+    on_status: Callable[[str], None] | None = None,
 ) -> DemoResult:
     """Run ``campaign`` through the local SLURM and the agent; build, tabulate and plot.
 
@@ -112,6 +113,9 @@ def run_demo(
     on_cluster, on_plan, on_progress, on_stage
         Callbacks for the command line: the cluster status, the plan, ``(states, total)``
         after every agent pass, and the name of each stage as it starts.
+    on_status
+        Gets the agent's one-line status (:mod:`htflow.agent.progress`) at least every
+        ``progress_interval`` seconds while the agent runs; for output with no terminal.
 
     Raises
     ------
@@ -145,7 +149,7 @@ def run_demo(
         result.states = run_agent_until_done(
             plan.spec.name, db_uri, home / "agent", timeout=timeout, poll=poll,
             profile=str(demo_profile(plan.spec.cluster or "local", home)),
-            on_progress=on_progress,
+            on_progress=on_progress, on_status=on_status,
         )  # fmt: skip
     with _timed(result.timings, "build"):
         stage("build")
@@ -225,13 +229,18 @@ def run_agent_until_done(
     poll: float = 2.0,
     profile: str | None = None,
     on_progress: Callable[[dict[str, int], int], None] | None = None,
+    on_status: Callable[[str], None] | None = None,
 ) -> dict[str, int]:
     """Run the agent in this process until every Firework of ``campaign`` is final.
 
-    Returns the final state counts. Raises :class:`DemoTimeoutError` after ``timeout`` s.
+    ``on_status`` gets the campaign's one-line status at least every ``progress_interval``
+    seconds (:class:`~htflow.agent.progress.ProgressReporter`). Returns the final state
+    counts. Raises :class:`DemoTimeoutError` after ``timeout`` s.
     """
     from htflow.agent.loop import Agent, AgentConfig, StepReport, until_idle
+    from htflow.agent.progress import ProgressReporter, firework_snapshot
     from htflow.cluster import load_profile
+    from htflow.launch.spec import CAMPAIGN_KEY
 
     agent_dir.mkdir(parents=True, exist_ok=True)
     _log_to(agent_dir / "agent.log")
@@ -251,7 +260,13 @@ def run_agent_until_done(
             finished = sum(states.get(s, 0) for s in FINAL_STATES) == total
             return (finished and until_idle(report)) or time.monotonic() > deadline
 
-        agent.run(until=done, poll=poll)
+        reporter = None
+        if on_status is not None:
+            query = {f"spec.{CAMPAIGN_KEY}": campaign}
+            reporter = ProgressReporter(
+                lambda: firework_snapshot(agent.lp, query), on_status, prefix="htflow demo"
+            )
+        agent.run(until=done, poll=poll, tick=reporter)
     unfinished = sum(n for s, n in states.items() if s not in FINAL_STATES)
     if unfinished:
         why = (

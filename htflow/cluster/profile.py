@@ -37,8 +37,11 @@ TEMPLATE_DIR = REPO_ROOT / "templates"
 # lines, so quoting cannot protect them: values are restricted instead. The set is a subset
 # of what shlex.quote leaves unquoted.
 SBATCH_SAFE = re.compile(r"^[A-Za-z0-9_.,:@+=/-]+$")
-# Names of variables whose values would be secrets: profiles may only name them.
-SECRET_NAME = re.compile(r"PASS|SECRET|TOKEN|CREDENTIAL|DB_URI|MONGO", re.IGNORECASE)
+# Names of variables whose values would be secrets: no profile may set or pass them, and
+# they never reach a compute job (htflow.cluster.job_environment).
+SECRET_NAME = re.compile(
+    r"PASS|SECRET|TOKEN|CREDENTIAL|DB_URI|MONGO|API_?KEY|ACCESS_KEY|PRIVATE_KEY", re.IGNORECASE
+)
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _WALLTIME = re.compile(r"^(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?$")
 
@@ -247,8 +250,9 @@ class ClusterProfile(BaseModel):
     )
     inherit_environment: list[str] = Field(
         default_factory=list,
-        description="Names of variables the job takes from the submitting environment; "
-        "their values are never written (use this for licence tokens).",
+        description="Names of further variables the job takes from the submitting environment "
+        "(e.g. a licence server); their values are never written. Secret-looking names are "
+        "refused.",
     )
 
     @field_validator("walltime", mode="before")
@@ -289,9 +293,7 @@ class ClusterProfile(BaseModel):
             if not ENV_NAME.match(key):
                 raise ValueError(f"{key!r} is not a shell variable name")
             if SECRET_NAME.search(key) or re.search(r"://[^/\s]*:[^/\s]*@", text):
-                raise ValueError(
-                    f"{key!r} looks like a secret: list its name in inherit_environment instead"
-                )
+                raise ValueError(f"{key!r} looks like a secret: secrets never reach compute jobs")
         return value
 
     @field_validator("inherit_environment")
@@ -300,6 +302,8 @@ class ClusterProfile(BaseModel):
         for key in value:
             if not ENV_NAME.match(key):
                 raise ValueError(f"{key!r} is not a shell variable name")
+            if SECRET_NAME.search(key):
+                raise ValueError(f"{key!r} looks like a secret: secrets never reach compute jobs")
         return value
 
     @model_validator(mode="after")

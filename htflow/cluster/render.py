@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import jinja2
 
+from htflow.cluster.job_environment import DENIED_VARIABLES
 from htflow.cluster.profile import TEMPLATE_DIR, check_sbatch_value, format_walltime
 from htflow.exceptions import InputError
 
@@ -182,6 +183,7 @@ def render_job_script(
         "environment": sorted(profile.environment.items()),
         "inherit_checks": inherit_checks,
         "command_line": ShellCode(shlex.join(command)),
+        "denied_variables": DENIED_VARIABLES,
     }
     try:
         return _environment().get_template(template).render(context)

@@ -3,7 +3,9 @@
 Every call runs the SLURM client with an argv (never a shell) and an environment that
 points at the right cluster: an explicit ``slurm_conf``, else ``$SLURM_CONF``, else the
 local cluster's ``slurm.conf`` when the profile is the local one, else the site default.
-Database URIs are removed from that environment, so a submitted job cannot inherit them.
+Database URIs are removed from that environment. ``sbatch`` goes further: it runs with
+only the allowlisted variables of :mod:`htflow.cluster.job_environment` and
+``--export=ALL``, so a submitted job inherits no secret of the submitting process.
 
 ``sacct`` needs accounting (``htflow cluster up --accounting`` locally). Without it,
 :func:`sacct` falls back to the job-completion file (``JobCompType=jobcomp/filetxt``)
@@ -21,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
+from htflow.cluster.job_environment import submit_environment
 from htflow.exceptions import HtflowError
 
 if TYPE_CHECKING:
@@ -123,10 +126,15 @@ def sbatch(
     ``["--dependency=afterok:12"]``. ``job_name`` overrides the script's reduced
     ``#SBATCH --job-name`` with the literal text: it travels as one argv word, so squeue
     shows it exactly (slurmdbd stores quotes as backquotes, so sacct shows those).
+
+    The job's environment is :func:`~htflow.cluster.job_environment.submit_environment`
+    (the allowlist, ``profile.inherit_environment`` when a profile is given, ``SLURM_CONF``
+    and ``SBATCH_*``), exported with ``--export=ALL``; nothing else of this process.
     """
-    env = slurm_environment(profile, slurm_conf)
+    env = submit_environment(profile, slurm_environment(profile, slurm_conf))
     name = [f"--job-name={job_name}"] if job_name is not None else []
-    out = _run(["sbatch", "--parsable", *name, *extra_args, str(script_path)], env, cwd=cwd)
+    argv = ["sbatch", "--parsable", "--export=ALL", *name, *extra_args, str(script_path)]
+    out = _run(argv, env, cwd=cwd)
     job_id = out.strip().split(";")[0]
     if not job_id:
         raise SlurmUnavailableError(f"sbatch printed no job id for {script_path}")

@@ -114,7 +114,7 @@ def _write(tmp_path: Path, text: str) -> Path:
         ("name: x\nenvironment: {DB_PASSWORD: hunter2}\n", r"looks like a secret"),
         (
             "name: x\nenvironment: {URL: 'mongodb://u:p@host/db'}\n",
-            r"looks like a secret: list its name in inherit_environment",
+            r"looks like a secret: secrets never reach compute jobs",
         ),
         ("name: x\ncore_hour_budget: -1\n", r"key 'core_hour_budget': .*greater than or equal"),
         ("name: x\ncore_hour_budget: lots\n", r"key 'core_hour_budget': .*number"),

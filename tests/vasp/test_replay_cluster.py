@@ -58,6 +58,9 @@ def write_vasp_profile(directory: Path) -> Path:
         ranks_per_calculation=1,
         tasks_per_node=1,
         max_jobs_in_queue=2,
+        # Jobs get an allowlisted environment: the replay manifest is passed by name, as a
+        # site passes its licence server (PMG_VASP_PSP_DIR is on the allowlist).
+        inherit_environment=[REPLAY_ENV],
     )
     path = directory / "vasp-replay.yaml"
     path.write_text(yaml.safe_dump(data))
@@ -79,8 +82,8 @@ def slurm_env(
 def test_relax_static_through_agent_and_slurm(
     slurm_env: ClusterStatus, recorded: Path, fake_psp: Path, replay, tmp_path: Path
 ) -> None:
-    # The SLURM job inherits the agent's environment (sbatch --export=ALL): the replay
-    # manifest and the fake POTCARs reach the worker that way, as a site's would.
+    # The replay manifest (the profile's inherit_environment) and the fake POTCARs
+    # (PMG_VASP_PSP_DIR, allowlisted) reach the SLURM job from the agent's environment.
     manifest = replay(
         {
             "relax": {"recorded": str(recorded / "postprocess")},
