@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 
 class ActionOutcome(BaseModel):
@@ -20,6 +23,7 @@ class ActionOutcome(BaseModel):
     campaign: str | None = Field(None, description="The campaign it concerned, if any.")
     fw_ids: list[int] = Field(default_factory=list, description="The Fireworks it touched.")
     duplicates: int = Field(0, ge=0, description="submit_flow: jobs already in the database.")
+    n_jobs: int = Field(0, ge=0, description="submit_flow: jobs in the flow.")
 
     def line(self) -> str:
         """One line for the CLI: ``rerun applied: 3 Fireworks (…)``."""
@@ -27,3 +31,25 @@ class ActionOutcome(BaseModel):
         if self.status == "applied":
             what += f": {self.n_fireworks} Firework{'s' if self.n_fireworks != 1 else ''}"
         return f"{what}: {self.message}" if self.message else what
+
+
+def outcome_of(
+    request: BaseModel,
+    status: Literal["queued", "applied", "refused"],
+    message: str = "",
+    fw_ids: Iterable[int] = (),
+    n_fireworks: int | None = None,
+    **fields: Any,
+) -> ActionOutcome:
+    """The outcome of ``request`` (``n_fireworks`` defaults to the number of ``fw_ids``)."""
+    ids = sorted(set(fw_ids))
+    return ActionOutcome(
+        request_id=str(getattr(request, "request_id", "?")),
+        kind=str(getattr(request, "kind", "?")),
+        status=status,
+        message=message,
+        campaign=getattr(request, "campaign", None),
+        fw_ids=ids,
+        n_fireworks=len(ids) if n_fireworks is None else n_fireworks,
+        **fields,
+    )

@@ -7,9 +7,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
-
-from htflow.actions.outcome import ActionOutcome
+from htflow.actions.outcome import ActionOutcome, outcome_of
 from htflow.actions.requests import parse_request
 from htflow.exceptions import InputError
 
@@ -60,14 +58,14 @@ def send(
             pass  # an agent started since we looked: it takes the request
     unknown = _unknown_campaign(request, db_uri)
     if unknown:
-        return _outcome(request, "refused", f"{unknown} (nothing queued)")
+        return outcome_of(request, "refused", f"{unknown} (nothing queued)")
     path = write_request(request, default_agent_dir(agent_dir))
     if wait > 0:
         result = wait_for_result(path.parent, request.request_id, wait)
         if result is not None:
             return result
-        return _outcome(request, "queued", f"in {path.parent}, not applied within {wait:g} s")
-    return _outcome(request, "queued", f"in {path.parent}; the agent applies it at its next pass")
+        return outcome_of(request, "queued", f"in {path.parent}, not applied within {wait:g} s")
+    return outcome_of(request, "queued", f"in {path.parent}; the agent applies it at its next pass")
 
 
 def write_request(request: Request, agent_dir: Path) -> Path:
@@ -100,15 +98,3 @@ def _unknown_campaign(request: Request, db_uri: str | None) -> str | None:
     if campaign is None or request.kind == "resume":
         return None
     return unknown_campaign(get_launchpad(db_uri), campaign)
-
-
-def _outcome(request: BaseModel, status: str, message: str) -> ActionOutcome:
-    return ActionOutcome.model_validate(
-        {
-            "request_id": getattr(request, "request_id", "?"),
-            "kind": getattr(request, "kind", "?"),
-            "status": status,
-            "message": message,
-            "campaign": getattr(request, "campaign", None),
-        }
-    )
