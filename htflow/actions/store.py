@@ -49,7 +49,7 @@ def set_campaign_state(lp: LaunchPad, campaign: str, who: str, **fields: Any) ->
     """Update ``fields`` (``paused``, ``cancelled``, ``priority``) of ``campaign``'s state."""
     defaults = {"paused": False, "cancelled": False, "priority": None}
     for name in fields:
-        defaults.pop(name)
+        defaults.pop(name, None)
     campaigns(lp).update_one(
         {"campaign": campaign},
         {
