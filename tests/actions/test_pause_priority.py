@@ -12,6 +12,7 @@ from htflow.actions import (
     send,
 )
 from htflow.agent.offline import ready_fw_ids
+from htflow.agent.topup import more_work_expected
 from htflow.db import records
 from htflow.launch.spec import PRIORITY_KEY
 from htflow.submit import submit_flow
@@ -61,6 +62,15 @@ def test_pause_holds_new_launches_and_resume_lets_them_run(
     assert set(states(launchpad, "p").values()) == {"COMPLETED"}
     again = send(ResumeRequest(campaign="p"), db_uri=db_uri)
     assert again.status == "refused" and "neither paused nor cancelled" in again.message
+
+
+def test_a_paused_campaign_is_not_work_an_allocation_waits_for(
+    launchpad: LaunchPad, db_uri: str
+) -> None:
+    submit_flow(in_campaign("p", add(1, 1)), launchpad)
+    assert more_work_expected(launchpad)
+    send(PauseRequest(campaign="p"), db_uri=db_uri)
+    assert not more_work_expected(launchpad)
 
 
 def test_pause_puts_back_launches_not_yet_in_an_allocation(
