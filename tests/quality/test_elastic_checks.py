@@ -82,23 +82,54 @@ def test_an_error_on_the_largest_positive_strain_breaks_sign_agreement() -> None
     found = by_name(checks)
     sign = found["strain_sign_agreement"]
     assert not sign.passed
-    # 0.4 GPa on the +1 % cell moves the positive fit's C11 by 0.4 / (2 × 0.01) × 2 = 40 GPa
-    assert "max |dC_ij| 40.1 GPa at C11" in sign.detail
+    # 0.4 GPa on the +1 % cell moves that side's C(1 %) by 40 GPa, and its extrapolation to
+    # zero strain, 2 C(0.5 %) - C(1 %), by 40 GPa the other way
+    assert "fits extrapolated to zero strain" in sign.detail
+    assert sign.value == pytest.approx(41.2, abs=0.2)
     assert "limit 23.9" in sign.detail
     quality = property_quality("elastic", checks)
     assert quality.level == "suspect"
     assert quality.reasons == [sign.detail]
 
 
-def test_an_error_on_the_smallest_strain_breaks_linearity() -> None:
+def test_an_error_on_the_smallest_strain_breaks_linearity_and_sign_agreement() -> None:
     checks, _ = elastic_checks(elastic_document(diamond(), SI, error=add_to(0.005)))
     found = by_name(checks)
-    assert found["strain_sign_agreement"].passed  # the middle point does not tilt those fits
     linearity = found["strain_linearity"]
     assert not linearity.passed
     assert "205.8 vs 166.0" in linearity.detail
     assert linearity.unit == "GPa"
     assert linearity.value == pytest.approx(39.8, abs=0.2)
+    # the extrapolation to zero strain doubles an error at the smaller strain
+    assert not found["strain_sign_agreement"].passed
+    assert found["strain_sign_agreement"].value > 100.0
+
+
+def quadratic(d_gpa: float) -> Callable[[np.ndarray], np.ndarray | None]:
+    """The anharmonic stress d ε² on σ_11 of every cell strained along 11 (σ = Cε + dε²)."""
+
+    def extra(strain: np.ndarray) -> np.ndarray | None:
+        return np.diag([d_gpa * strain[0] ** 2, 0.0, 0.0]) if abs(strain[0]) > 1e-9 else None
+
+    return extra
+
+
+def test_a_crystal_stiffer_in_compression_is_not_suspect() -> None:
+    """SrS at balanced (SSSP) gave one-sided C11 of 116.1, 112.2 (compression) and 104.6,
+    101.2 GPa (tension) at 1 and 0.5 %: d ≈ -750 GPa. The two-sided tensor cancels d, and so
+    does the sign check once each side is extrapolated to zero strain."""
+    from htflow.quality import elastic
+
+    doc = elastic_document(diamond(), SI, error=quadratic(-2000.0))
+    found = by_name(elastic_checks(doc)[0])
+    assert found["strain_sign_agreement"].passed, found["strain_sign_agreement"].detail
+    assert found["strain_linearity"].passed
+    # the one-sided fits themselves differ by 2 |d| ε: beyond the limit without extrapolation
+    points = elastic._points(doc["fitting_data"])
+    plus = elastic._fit([p for p in points if p.value > 0], None)
+    minus = elastic._fit([p for p in points if p.value < 0], None)
+    assert plus is not None and minus is not None
+    assert abs(plus.voigt - minus.voigt).max() > 30.0
 
 
 def test_a_born_unstable_tensor_fails() -> None:
