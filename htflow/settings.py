@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 CONFIG_FILE_ENV = "HTFLOW_CONFIG_FILE"
+# What an htflow campaign's flows are made of (QE and VASP makers, jobflow, atomate2's
+# elastic and EOS jobs, pymatgen structures): the modules a flow in the agent's inbox may name.
+DEFAULT_INBOX_TRUSTED_MODULES = ("htflow", "jobflow", "atomate2", "pymatgen")
 DEFAULT_CONFIG_FILE = "~/.htflow.yaml"
 
 
@@ -116,6 +119,23 @@ class HtflowSettings(BaseSettings):
     slurm_port: int | None = Field(
         None, ge=1, le=65532, description="slurmctld port; slurmd, slurmdbd, mysqld take +1..+3."
     )
+
+    inbox_trusted_modules: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_INBOX_TRUSTED_MODULES),
+        description=(
+            "Module prefixes a flow left in the agent's inbox may name (@module); a flow "
+            "naming any other module is refused before it is decoded. JSON list in the "
+            'environment, e.g. HTFLOW_INBOX_TRUSTED_MODULES=\'["htflow", "mylab"]\'.'
+        ),
+    )
+
+    @field_validator("inbox_trusted_modules", mode="after")
+    @classmethod
+    def _module_prefixes(cls, value: list[str]) -> list[str]:
+        prefixes = [v.strip().rstrip(".") for v in value]
+        if not all(p.replace("_", "a").replace(".", "a").isalnum() for p in prefixes):
+            raise ValueError("each entry must be a module name such as 'htflow' or 'mylab.jobs'")
+        return prefixes
 
     @field_validator("home", mode="after")
     @classmethod

@@ -18,6 +18,8 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from htflow.actions.priority import apply_recorded_priorities
+from htflow.actions.store import held_campaigns
 from htflow.agent import records, topup
 from htflow.agent.offline import claim
 from htflow.agent.packing import Allocation, oldest_first, pack
@@ -47,7 +49,9 @@ def claim_ready(
 ) -> int:
     """Claim as many READY Fireworks as free slots and open ``room`` can run; return how many.
 
-    Launches already waiting for an allocation count against what is wanted.
+    Launches already waiting for an allocation count against what is wanted. Fireworks of
+    paused or cancelled campaigns are not claimed; READY Fireworks of a campaign an admin
+    gave a priority get it first (:mod:`htflow.actions`).
     """
     free = free_slots(lp, profile)
     if not free and not room:
@@ -60,7 +64,9 @@ def claim_ready(
     wanted = free * per_alloc + room - waiting
     if wanted <= 0:
         return 0
-    claimed = claim(lp, wanted, launches_dir, jobstore=jobstore)
+    apply_recorded_priorities(lp)
+    held = held_campaigns(lp)
+    claimed = claim(lp, wanted, launches_dir, jobstore=jobstore, exclude_campaigns=held)
     for launch in claimed:
         records.add_launch(
             lp,

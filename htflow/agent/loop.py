@@ -5,14 +5,16 @@ from whatever a killed predecessor left (workflow locks, half-made claims, alloc
 submitted but not recorded, launches finished but not ingested: :mod:`htflow.agent.recovery`).
 Each :meth:`Agent.step` runs the steps in order; each lives in its own module:
 
-1. submits flows waiting in the inbox (:mod:`htflow.agent.inbox`);
+1. applies the requests waiting in its inbox: flows to submit, admin actions (rerun, pause,
+   resume, cancel, priority: :mod:`htflow.agent.inbox`, :mod:`htflow.actions`);
 2. **watches** its allocations (``squeue``, then ``sacct`` for jobs that left the queue:
    :mod:`htflow.agent.watch`);
 3. **ingests** every launch directory whose run finished (idempotent, so a kill -9 at any
    point only means ingesting it again: :mod:`htflow.agent.ingestion`);
 4. **requeues** unfinished launches of ended allocations (:mod:`htflow.agent.requeue`);
-5. **claims** READY Fireworks in one batch, as many as the free queue slots and the open
-   allocations can run (:mod:`htflow.agent.dispatch`, like the next two);
+5. **claims** READY Fireworks in one batch (none of a paused or cancelled campaign), as
+   many as the free queue slots and the open allocations can run
+   (:mod:`htflow.agent.dispatch`, like the next two);
 6. **tops up** queued and running allocations with waiting launches that fit them
    (:mod:`htflow.agent.topup`), so an allocation's streams do not idle while work is READY;
 7. **packs** the remaining waiting launches into allocations (:mod:`htflow.agent.packing`)
@@ -93,6 +95,7 @@ class StepReport:
     """What one pass did (counts)."""
 
     submitted_flows: int = 0
+    applied_requests: int = 0
     ended_allocations: int = 0
     ingested: int = 0
     requeued: int = 0
@@ -178,7 +181,9 @@ class Agent:
 
         lp, profile, config = self.lp, self.profile, self.config
         report = StepReport()
-        report.submitted_flows = sum(r["submitted"] for r in process_inbox(lp, config.agent_dir))
+        requests = process_inbox(lp, config.agent_dir, profile)
+        report.submitted_flows = sum(r["submitted"] for r in requests)
+        report.applied_requests = sum(r["status"] == "applied" for r in requests)
         report.ended_allocations = len(watch_allocations(lp, profile))
         counts = ingest_and_requeue(
             lp, self.jobstore, profile, config.policy, stopping=lambda: self._stop
@@ -234,7 +239,7 @@ class Agent:
                     or report.claimed
                     or report.fed
                     or report.submitted_allocations
-                    or report.submitted_flows
+                    or report.applied_requests
                 )
                 if not active:
                     self._nap(poll)

@@ -33,7 +33,13 @@ from fireworks.queue.queue_launcher import setup_offline_job
 from htflow.exceptions import HtflowError
 from htflow.fireworks_compat import patch_fireworks
 from htflow.launch.launchdir import harvest_outputs, seed_references
-from htflow.launch.spec import IDENTITY_KEY, JOB_TYPE_KEY, JOB_UUID_KEY, RESOURCES_KEY
+from htflow.launch.spec import (
+    CAMPAIGN_KEY,
+    IDENTITY_KEY,
+    JOB_TYPE_KEY,
+    JOB_UUID_KEY,
+    RESOURCES_KEY,
+)
 from htflow.submit.identity import identities_of
 from htflow.submit.routing import default_job_type, routing_spec
 
@@ -119,11 +125,22 @@ def agent_fworker() -> FWorker:
     return FWorker(name=AGENT_WORKER_NAME)
 
 
-def ready_fw_ids(launchpad: LaunchPad, n: int, job_types: Iterable[str] | None = None) -> list[int]:
-    """Up to ``n`` READY fw_ids, highest ``_priority`` first, then oldest: one query."""
+def ready_fw_ids(
+    launchpad: LaunchPad,
+    n: int,
+    job_types: Iterable[str] | None = None,
+    exclude_campaigns: Iterable[str] = (),
+) -> list[int]:
+    """Up to ``n`` READY fw_ids, highest ``_priority`` first, then oldest: one query.
+
+    Fireworks of the ``exclude_campaigns`` (paused or cancelled) are left out.
+    """
     query: dict[str, Any] = {"state": "READY"}
     if job_types is not None:
         query[f"spec.{JOB_TYPE_KEY}"] = {"$in": list(job_types)}
+    excluded = list(exclude_campaigns)
+    if excluded:
+        query[f"spec.{CAMPAIGN_KEY}"] = {"$nin": excluded}
     cursor = launchpad.fireworks.find(query, {"fw_id": 1})
     cursor = cursor.sort([("spec._priority", -1), ("created_on", 1)]).limit(n)
     return [doc["fw_id"] for doc in cursor]
@@ -136,6 +153,7 @@ def claim(
     *,
     jobstore: JobStore,
     job_types: Iterable[str] | None = None,
+    exclude_campaigns: Iterable[str] = (),
 ) -> list[ClaimedLaunch]:
     """Reserve up to ``n`` READY Fireworks and prepare their launch directories.
 
@@ -151,6 +169,8 @@ def claim(
         The agent's JobStore, from which referenced upstream outputs are seeded.
     job_types
         Claim only these job types (``spec.htflow_job_type``); None claims any.
+    exclude_campaigns
+        Claim none of these campaigns' Fireworks (paused or cancelled ones).
 
     Returns
     -------
@@ -163,7 +183,7 @@ def claim(
     fworker = agent_fworker()
     jobstore.connect()
     claimed = []
-    for fw_id in ready_fw_ids(launchpad, n, job_types):
+    for fw_id in ready_fw_ids(launchpad, n, job_types, exclude_campaigns):
         fw, launch_id = launchpad.reserve_fw(
             fworker, str(root), host=socket.gethostname(), fw_id=fw_id
         )

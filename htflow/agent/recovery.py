@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from htflow.actions.launches import finish_put_backs
 from htflow.agent import records
 from htflow.agent.offline import (
     LAUNCH_MANIFEST,
@@ -35,6 +36,7 @@ def recover(lp: LaunchPad, profile: ClusterProfile) -> None:
     """Start-up recovery after a crash (each part is a no-op after a clean stop)."""
     unlocked = clear_workflow_locks(lp)
     released = release_unprepared(lp)
+    put_back = finish_put_backs(lp)
     known = {doc["launch_id"] for doc in records.launches(lp).find({}, {"launch_id": 1})}
     adopted = 0
     for launch_dir in pending_launch_dirs(lp):
@@ -54,11 +56,12 @@ def recover(lp: LaunchPad, profile: ClusterProfile) -> None:
     orphans = _recover_submitting(lp, profile)
     logger.info(
         "recovery: %d workflow locks cleared, %d half-claimed Fireworks released, "
-        "%d launches adopted, %d unrecorded submissions resolved",
+        "%d launches adopted, %d unrecorded submissions resolved, %d withdrawals finished",
         unlocked,
         len(released),
         adopted,
         orphans,
+        put_back,
     )
 
 

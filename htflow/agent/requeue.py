@@ -12,18 +12,23 @@ attempts) is what the next attempt starts from (:mod:`htflow.qe.restart`).
   launch ran or waited. Counted per launch; after ``max_retries`` requeues the Firework is
   FIZZLED with a one-line reason. A TIMEOUT doubles the launch's walltime for the next
   allocation (up to ``max_walltime``).
+- **Cancelled** — the launch's campaign was cancelled (``htflow cancel``, which marks its
+  open launches ``cancelled``): FIZZLED with that reason, never requeued.
 """
 
 from __future__ import annotations
 
-import datetime
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from htflow.launch.worker import CONTINUE_OUTCOMES, attempts, reset_offline, write_json_atomic
+from htflow.launch.worker import (
+    CONTINUE_OUTCOMES,
+    attempts,
+    fizzle_launch_dir,
+    reset_offline,
+)
 
 if TYPE_CHECKING:
     from fireworks import LaunchPad
@@ -67,6 +72,8 @@ def decide(
     policy: RequeuePolicy,
 ) -> Decision:
     """Classify an unfinished launch of an ended allocation (see the module docstring)."""
+    if launch.get("cancelled"):  # its campaign was cancelled: never requeued
+        return Decision("fizzle", str(launch["cancelled"]))
     mine = [a for a in attempts(launch["launch_dir"]) if job_id and a.get("job_id") == job_id]
     outcome = mine[-1].get("outcome") if mine else None
     if outcome in CONTINUE_OUTCOMES:
@@ -108,25 +115,3 @@ def apply(lp: LaunchPad, launch: dict[str, Any], decision: Decision) -> None:
         update["$set"] = sets
         update["$inc"] = {counter: 1}
     launches(lp).update_one({"launch_id": launch["launch_id"]}, update)
-
-
-def fizzle_launch_dir(launch_dir: Path, reason: str) -> None:
-    """Record a FIZZLED outcome with ``reason`` in ``FW_offline.json`` (ingested as usual).
-
-    The reason lands in the launch's action (``stored_data._message`` and
-    ``_exception._stacktrace``), where FireWorks shows why a Firework fizzled.
-    """
-    from fireworks import FWAction
-
-    path = launch_dir / "FW_offline.json"
-    offline = json.loads(path.read_text())
-    now = datetime.datetime.now(datetime.UTC).isoformat()
-    action = FWAction(
-        stored_data={
-            "_message": f"htflow agent: {reason}",
-            "_exception": {"_stacktrace": f"htflow agent: {reason}", "_details": None},
-        }
-    )
-    offline.setdefault("started_on", now)
-    offline.update(fwaction=action.to_dict(), state="FIZZLED", completed_on=now)
-    write_json_atomic(path, offline)

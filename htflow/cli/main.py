@@ -18,6 +18,7 @@ app = typer.Typer(
 
 
 def _register() -> None:
+    from htflow.cli import actions
     from htflow.cli.agent import agent_app
     from htflow.cli.cluster import cluster_app
     from htflow.cli.dashboard import dashboard_app
@@ -47,6 +48,16 @@ def _register() -> None:
     )
     app.command("status", help="Counts by state, failures by cause, core-hours.")(status)
     app.command("results", help="The materials table of a campaign (or all).")(results)
+    app.command("rerun", help="Rerun FIZZLED Fireworks (by cause, regex or id).")(actions.rerun)
+    app.command("pause", help="Start no new launch of a campaign.")(actions.pause)
+    app.command("resume", help="Let a paused (or cancelled) campaign run again.")(actions.resume)
+    app.command("cancel", help="Defuse a campaign's waiting work, stop its allocations.")(
+        actions.cancel
+    )
+    app.command("priority", help="Set the priority of a campaign's unfinished Fireworks.")(
+        actions.priority
+    )
+    app.command("audit", help="Who asked for which action, and what it did.")(actions.audit)
     app.command("plot", help="DOS, bands, EOS and elastic plots as PNG.")(plot)
     app.command(
         "verify",

@@ -179,6 +179,46 @@ def run_offline(launch_dir: str | Path) -> str:
         return state
 
 
+def fizzle_launch_dir(launch_dir: Path, reason: str) -> None:
+    """Record a FIZZLED outcome with ``reason`` in ``FW_offline.json`` (ingested as usual).
+
+    The reason lands in the launch's action (``stored_data._message`` and
+    ``_exception._stacktrace``), where FireWorks shows why a Firework fizzled.
+    """
+    import datetime
+
+    from fireworks import FWAction
+
+    path = launch_dir / OFFLINE_FILE
+    offline = json.loads(path.read_text())
+    now = datetime.datetime.now(datetime.UTC).isoformat()
+    action = FWAction(
+        stored_data={
+            "_message": f"htflow agent: {reason}",
+            "_exception": {"_stacktrace": f"htflow agent: {reason}", "_details": None},
+        }
+    )
+    offline.setdefault("started_on", now)
+    offline.update(fwaction=action.to_dict(), state="FIZZLED", completed_on=now)
+    write_json_atomic(path, offline)
+
+
+def withdraw(launch_dir: str | Path, reason: str) -> bool:
+    """Fizzle a launch no stream is running, with ``reason``, so that no worker starts it.
+
+    Taken under the directory's run lock, as a stream takes it before it runs: either the
+    stream runs first (this returns False: it runs to its end) or it then finds the launch
+    finished and skips it. False also for a launch that already finished.
+    """
+    path = Path(launch_dir)
+    with _run_lock(path) as acquired:
+        if not acquired or launch_state(path) in FINISHED_STATES:
+            return False
+        fizzle_launch_dir(path, reason)
+        _record(path, event="withdrawn", reason=reason)
+        return True
+
+
 def stream_environment(streams: int) -> dict[str, str]:
     """Environment of one stream: with srun, each calculation is an exclusive one-node step."""
     env = dict(os.environ)

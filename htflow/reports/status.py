@@ -165,7 +165,7 @@ def _corrections(db_uri: str | None, uuids: set[str]) -> dict[str, int]:
 def _core_hours(
     lp: LaunchPad, fw_ids: set[int], profile: ClusterProfile | None, use_sacct: bool
 ) -> tuple[float, int]:
-    from htflow.agent import records
+    from htflow.db import records
 
     launch_ids = {
         d["launch_id"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -11,11 +12,16 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from htflow.cluster.profile import PROFILE_DIR
+from htflow.settings import DEFAULT_INBOX_TRUSTED_MODULES
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+# The test flows are made of tests.agent.jobs functions: the agent must trust them.
+TEST_TRUSTED_MODULES = json.dumps([*DEFAULT_INBOX_TRUSTED_MODULES, "tests"])
 
 
 def write_profile(directory: Path, **overrides: Any) -> Path:
@@ -42,6 +48,7 @@ def agent_environment(
         HTFLOW_CONFIG_FILE=str(home / "absent.yaml"),
         PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
         PYTHONUNBUFFERED="1",
+        HTFLOW_INBOX_TRUSTED_MODULES=TEST_TRUSTED_MODULES,
     )
     env.update(dict(extra))
     return env

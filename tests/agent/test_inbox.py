@@ -23,6 +23,7 @@ from htflow.launch.spec import (
 )
 from htflow.submit import submit_flow
 from htflow.submit.inbox import queue_submission
+from tests.agent.agent_helpers import TEST_TRUSTED_MODULES
 from tests.agent.jobs import add
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ def htflow_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HTFLOW_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("HTFLOW_CONFIG_FILE", str(tmp_path / "absent.yaml"))
     monkeypatch.delenv("HTFLOW_DB_URI", raising=False)
+    monkeypatch.setenv("HTFLOW_INBOX_TRUSTED_MODULES", TEST_TRUSTED_MODULES)
 
 
 def campaign_flow() -> Flow:
