@@ -1,27 +1,23 @@
 """Admin actions from the browser, and the audit page.
 
 Each form POSTs here (with the session's CSRF token, checked before any view runs). The view
-builds the same typed request the CLI builds (:mod:`htflow.actions`) with the signed-in user
-as ``who``, hands it to :func:`htflow.actions.send` (the agent's inbox, or applied under the
-writer lock when no agent runs) and shows the outcome. The dashboard itself never writes.
-"""
+builds the payload the CLI builds, parsed by :func:`htflow.actions.parse_request` (the one
+allowlist), with the signed-in user as ``who``, and hands it to :func:`htflow.actions.send`
+(the agent's inbox, or applied under the writer lock when no agent runs), then shows the
+outcome. The dashboard itself never writes."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from flask import Blueprint, abort, current_app, render_template, request
+from flask import Blueprint, abort, current_app, render_template, request, url_for
 
 from htflow.dashboard.app import db_uri
 from htflow.dashboard.auth import admin_required, current_user
 
-if TYPE_CHECKING:
-    from htflow.actions import ActionOutcome
-
 actions = Blueprint("actions", __name__)
 AGENT_DIR_KEY = "HTFLOW_AGENT_DIR"
 ACTION_WAIT_KEY = "HTFLOW_ACTION_WAIT"
-MAX_PRIORITY = 1_000_000
 
 
 def _who() -> str:
@@ -30,19 +26,25 @@ def _who() -> str:
     return user.name
 
 
-def _send(request_obj: Any) -> ActionOutcome:
-    from htflow.actions import send
+def _act(payload: dict[str, Any], back: str) -> Any:
+    """Parse ``payload`` as the CLI does, send it as the signed-in user, show the outcome."""
+    from htflow.actions import parse_request, send
+    from htflow.exceptions import InputError
 
-    return send(
+    try:
+        request_obj = parse_request({**payload, "who": _who()})
+    except InputError as exc:
+        abort(400, str(exc))
+    outcome = send(
         request_obj,
         agent_dir=current_app.config.get(AGENT_DIR_KEY),
         db_uri=db_uri(),
         wait=float(current_app.config.get(ACTION_WAIT_KEY, 5.0)),
     )
-
-
-def _outcome(outcome: ActionOutcome, campaign: str | None, back: str) -> str:
-    return render_template("outcome.html", outcome=outcome, campaign=campaign, back=back)
+    page = render_template(
+        "outcome.html", outcome=outcome, campaign=payload.get("campaign"), back=back
+    )
+    return page, 200 if outcome.status != "refused" else 409
 
 
 def _campaign_of(fw_id: int) -> str:
@@ -58,62 +60,49 @@ def _campaign_of(fw_id: int) -> str:
     return name
 
 
+def _reset() -> bool:
+    return request.form.get("reset_retries") == "on"
+
+
 @actions.route("/campaign/<name>/rerun", methods=["POST"])
 @admin_required
-def rerun_cause(name: str) -> str:
-    """Rerun the campaign's FIZZLED Fireworks that failed for one cause."""
-    from htflow.actions import RerunRequest
-
-    cause = request.form.get("cause") or None
-    outcome = _send(
-        RerunRequest(
-            campaign=name,
-            cause=cause,
-            reset_retries=request.form.get("reset_retries") == "on",
-            who=_who(),
-        )
-    )
-    return _outcome(outcome, name, f"/campaign/{name}")
+def rerun_cause(name: str) -> Any:
+    """Rerun the campaign's FIZZLED Fireworks that failed for one cause (form ``cause``)."""
+    payload = {
+        "kind": "rerun",
+        "campaign": name,
+        "cause": request.form.get("cause") or None,
+        "reset_retries": _reset(),
+    }
+    return _act(payload, url_for("pages.campaign", name=name))
 
 
 @actions.route("/fw/<int:fw_id>/rerun", methods=["POST"])
 @admin_required
-def rerun_firework(fw_id: int) -> str:
-    """Rerun one Firework (its launch history is kept as archived launches)."""
-    from htflow.actions import RerunRequest
-
-    name = _campaign_of(fw_id)
-    outcome = _send(
-        RerunRequest(
-            campaign=name,
-            fw_ids=[fw_id],
-            reset_retries=request.form.get("reset_retries") == "on",
-            who=_who(),
-        )
-    )
-    return _outcome(outcome, name, f"/fw/{fw_id}")
+def rerun_firework(fw_id: int) -> Any:
+    """Rerun one Firework (its earlier launches stay, archived)."""
+    payload = {
+        "kind": "rerun",
+        "campaign": _campaign_of(fw_id),
+        "fw_ids": [fw_id],
+        "reset_retries": _reset(),
+    }
+    return _act(payload, url_for("pages.firework", fw_id=fw_id))
 
 
 @actions.route("/campaign/<name>/<verb>", methods=["POST"])
 @admin_required
-def control(name: str, verb: str) -> str:
+def control(name: str, verb: str) -> Any:
     """Pause, resume, cancel, or set the priority (form field ``priority``) of a campaign."""
-    from htflow.actions import CancelRequest, PauseRequest, PriorityRequest, ResumeRequest
-
-    simple = {"pause": PauseRequest, "resume": ResumeRequest, "cancel": CancelRequest}
-    if verb in simple:
-        request_obj: Any = simple[verb](campaign=name, who=_who())
-    elif verb == "priority":
+    payload: dict[str, Any] = {"kind": verb, "campaign": name}
+    if verb == "priority":
         try:
-            priority = int(request.form.get("priority", ""))
+            payload["priority"] = int(request.form.get("priority", ""))
         except ValueError:
             abort(400, "priority: give a whole number")
-        if abs(priority) > MAX_PRIORITY:
-            abort(400, f"priority: between -{MAX_PRIORITY} and {MAX_PRIORITY}")
-        request_obj = PriorityRequest(campaign=name, priority=priority, who=_who())
-    else:
+    elif verb not in ("pause", "resume", "cancel"):
         abort(404)
-    return _outcome(_send(request_obj), name, f"/campaign/{name}")
+    return _act(payload, url_for("pages.campaign", name=name))
 
 
 @actions.route("/audit")

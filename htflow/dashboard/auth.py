@@ -105,7 +105,7 @@ def wants_html() -> bool:
     return any(value == "text/html" for value, _ in request.accept_mimetypes)
 
 
-def unauthorized() -> BaseResponse:
+def unauthorized() -> Response:
     """401: the login form for a browser, a basic-auth challenge for anything else."""
     if wants_html():
         page = render_template(

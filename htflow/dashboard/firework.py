@@ -93,7 +93,7 @@ def firework_view(uri: str | None, fw_id: int) -> dict[str, Any] | None:
         for a in scan(uri, ALLOCATIONS, ["alloc_id", "job_id", "slurm_state"])
         if a.get("alloc_id") in alloc_ids
     }
-    history = []
+    history: list[dict[str, Any]] = []
     for launch in sorted(launches, key=lambda r: r.get("launch_id") or 0, reverse=True):
         record = records.get(launch.get("launch_id")) or {}
         alloc = allocs.get(record.get("alloc_id")) or {}

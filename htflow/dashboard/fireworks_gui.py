@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from werkzeug.wrappers import Response
+from flask import Response
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

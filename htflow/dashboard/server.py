@@ -134,7 +134,7 @@ def _netloc(host: str, port: int) -> str:
 def _serve_tls(factory: Any, host: str, port: int, cert: Path, key: Path) -> None:
     from gunicorn.app.base import BaseApplication
 
-    class _Server(BaseApplication):  # type: ignore[misc]
+    class _Server(BaseApplication):
         def load_config(self) -> None:
             options = {
                 "bind": _netloc(host, port),

@@ -45,7 +45,7 @@ def throughput(ends: Iterable[Any]) -> dict[str, Any]:
     counts = [0] * (int((times[-1] - first) // width) + 1)
     for t in times:
         counts[int((t - first) // width)] += 1
-    bins = [
+    bins: list[dict[str, Any]] = [
         {
             "start": dt.datetime.fromtimestamp(first + i * width, dt.UTC).strftime(
                 "%Y-%m-%d %H:%M"
@@ -60,11 +60,11 @@ def throughput(ends: Iterable[Any]) -> dict[str, Any]:
         {
             "x": round(i * bar_w, 1),
             "width": round(max(bar_w - 1, 1), 1),
-            "height": round(HEIGHT * b["count"] / top, 1),
-            "y": round(HEIGHT - HEIGHT * b["count"] / top, 1),
-            "label": f"{b['start']} UTC: {b['count']}",
+            "height": round(HEIGHT * n / top, 1),
+            "y": round(HEIGHT - HEIGHT * n / top, 1),
+            "label": f"{b['start']} UTC: {n}",
         }
-        for i, b in enumerate(bins)
+        for i, (b, n) in enumerate(zip(bins, counts, strict=True))
     ]
     hours = max(span, width) / 3600.0
     return {
