@@ -148,6 +148,9 @@ def _serve_tls(factory: Any, host: str, port: int, cert: Path, key: Path) -> Non
                 "accesslog": "-",
                 "errorlog": "-",
             }
+            # gunicorn ≥ 25 also opens an admin socket under ~/.gunicorn: not ours to offer.
+            if "control_socket_disable" in self.cfg.settings:
+                options["control_socket_disable"] = True
             for name, value in options.items():
                 self.cfg.set(name, value)
 
