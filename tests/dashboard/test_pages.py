@@ -3,6 +3,7 @@ Firework (files, launch history across reruns), pages that never overlap, the JS
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING
 
 import pytest
@@ -101,7 +102,7 @@ def test_consecutive_pages_never_overlap(admin: tuple[FlaskClient, str], big_cam
         pages.append([fw["fw_id"] for fw in data["fireworks"]])
         assert data["pages"] == 3 and data["total"] == big_campaign
     assert [len(p) for p in pages] == [50, 50, 24, 24]  # past the end: the last page
-    for first, second in zip(pages, pages[1:3], strict=False):
+    for first, second in itertools.pairwise(pages[:3]):
         assert not set(first) & set(second)
         assert max(first) < min(second)
     seen = [fw_id for page in pages[:3] for fw_id in page]

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+USERS = ("dashboard", "users")
 AUTH = "Basic " + base64.b64encode(f"{ADMIN[0]}:{ADMIN[1]}".encode()).decode()
 
 
@@ -74,8 +75,7 @@ def test_users_command_writes_hashes_readable_by_the_owner_only(tmp_path: Path) 
     runner = CliRunner()
     added = runner.invoke(
         cli,
-        ["dashboard", "users", "add", "eve", "--role", "admin", "--users", str(path)]
-        + ["--password-stdin"],
+        [*USERS, "add", "eve", "--role", "admin", "--users", str(path), "--password-stdin"],
         input="correct horse\n",
     )
     assert added.exit_code == 0, added.output
@@ -92,8 +92,7 @@ def test_users_command_writes_hashes_readable_by_the_owner_only(tmp_path: Path) 
     assert short.exit_code == 2 and "too short" in short.output
     role = runner.invoke(
         cli,
-        ["dashboard", "users", "add", "bob", "--role", "root", "--users", str(path)]
-        + ["--password-stdin"],
+        [*USERS, "add", "bob", "--role", "root", "--users", str(path), "--password-stdin"],
         input="long enough pw\n",
     )
     assert role.exit_code == 2 and "role 'root'" in role.output
