@@ -4,7 +4,8 @@ The allocations that ran the campaign's launches (the agent's records), charged 
 ``sacct``'s elapsed time or their recorded interval
 (:func:`htflow.reports.status.allocation_core_hours`); the budget is the configured cluster
 profile's ``core_hour_budget``. An ended job's elapsed time never changes, so ``sacct`` is
-asked once per job; while it does not answer (no accounting), at most once a minute.
+asked once per job, in the background; while it does not answer (no accounting), at most
+once a minute. Until it has answered, a job counts its recorded interval.
 """
 
 from __future__ import annotations
@@ -66,13 +67,25 @@ def _profile() -> Any:
 
 
 def _sacct(ended: list[dict[str, Any]]) -> dict[str, float]:
+    """Elapsed seconds known so far; asks ``sacct`` for the others in the background.
+
+    A page never waits for ``sacct``: where SLURM's accounting does not answer, it can take
+    many seconds to give up (18 s measured on a machine without SLURM).
+    """
     global _last_try  # noqa: PLW0603 - one process-wide cache of immutable facts
-    from htflow.reports.status import sacct_elapsed
 
     wanted = sorted({str(a["job_id"]) for a in ended if a.get("job_id")})
     with _lock:
         missing = [j for j in wanted if j not in _elapsed]
         if missing and time.monotonic() - _last_try > SACCT_RETRY:
             _last_try = time.monotonic()
-            _elapsed.update(sacct_elapsed(missing, _profile()))
+            threading.Thread(target=_fetch, args=(missing,), daemon=True).start()
         return {j: _elapsed[j] for j in wanted if j in _elapsed}
+
+
+def _fetch(job_ids: list[str]) -> None:
+    from htflow.reports.status import sacct_elapsed
+
+    found = sacct_elapsed(job_ids, _profile())
+    with _lock:
+        _elapsed.update(found)
