@@ -49,7 +49,7 @@ def set_campaign_state(lp: LaunchPad, campaign: str, who: str, **fields: Any) ->
     """Update ``fields`` (``paused``, ``cancelled``, ``priority``) of ``campaign``'s state."""
     defaults = {"paused": False, "cancelled": False, "priority": None}
     for name in fields:
-        defaults.pop(name)
+        defaults.pop(name, None)
     campaigns(lp).update_one(
         {"campaign": campaign},
         {
@@ -112,5 +112,5 @@ def campaign_states(db_uri: str | None = None) -> dict[str, dict[str, Any]]:
     """Campaign → ``{"paused", "cancelled", "priority", "updated_at", "updated_by"}``."""
     from htflow.db import get_launchpad
 
-    docs = campaigns(get_launchpad(db_uri)).find({}, {"_id": 0})
+    docs = campaigns(get_launchpad(db_uri)).find({}, {"_id": 0, "cancelled_fw_ids": 0})
     return {d.pop("campaign"): d for d in docs}

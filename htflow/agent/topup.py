@@ -18,10 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from htflow.actions.store import held_campaigns
 from htflow.agent import records
 from htflow.agent.packing import resources_of
 from htflow.cluster.profile import JobResources
 from htflow.launch import feed
+from htflow.launch.spec import CAMPAIGN_KEY
 from htflow.launch.worker import launch_state
 
 if TYPE_CHECKING:
@@ -142,10 +144,16 @@ def top_up(
 
 
 def more_work_expected(lp: LaunchPad) -> bool:
-    """Whether Fireworks are still WAITING or READY, or launches wait for an allocation."""
+    """Whether Fireworks are still WAITING or READY, or launches wait for an allocation.
+
+    Fireworks of paused or cancelled campaigns do not count: no allocation waits for them.
+    """
     if records.launches(lp).find_one({"done": False, "alloc_id": None}, {"_id": 1}):
         return True
-    query = {"state": {"$in": ["WAITING", "READY"]}}
+    query: dict[str, Any] = {"state": {"$in": ["WAITING", "READY"]}}
+    held = held_campaigns(lp)
+    if held:
+        query[f"spec.{CAMPAIGN_KEY}"] = {"$nin": held}
     return lp.fireworks.find_one(query, {"_id": 1}) is not None
 
 

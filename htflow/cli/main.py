@@ -54,9 +54,11 @@ def _register() -> None:
     app.command("cancel", help="Defuse a campaign's waiting work, stop its allocations.")(
         actions.cancel
     )
-    app.command("priority", help="Set the priority of a campaign's unfinished Fireworks.")(
-        actions.priority
-    )
+    app.command(
+        "priority",
+        help="Set the priority of a campaign's unfinished Fireworks.",
+        context_settings={"ignore_unknown_options": True},  # a negative priority: -5
+    )(actions.priority)
     app.command("audit", help="Who asked for which action, and what it did.")(actions.audit)
     app.command("plot", help="DOS, bands, EOS and elastic plots as PNG.")(plot)
     app.command(

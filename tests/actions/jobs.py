@@ -10,11 +10,11 @@ from jobflow import job
 
 
 @job
-def fail_until(marker: str) -> str:
-    """Fails (``ValueError: not ready yet``) until the file ``marker`` exists."""
+def fail_until(marker: str) -> float:
+    """Fails (``ValueError: not ready yet``) until the file ``marker`` exists; then 1.0."""
     if not Path(marker).exists():
         raise ValueError("not ready yet")
-    return "ready"
+    return 1.0
 
 
 @job

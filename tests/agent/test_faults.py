@@ -17,6 +17,7 @@ database URI or password is in any launch directory, job script or log.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -185,6 +186,16 @@ def _pids_of(program: str) -> list[int]:
     return pids
 
 
+def _result_file(request: Path) -> Path:
+    """The agent's answer to an inbox request file."""
+    return request.parent / "done" / f"{request.stem}.result.json"
+
+
+def _answered(requests: list[Path] | None) -> bool:
+    """Whether the agent answered every request (None: not sent yet)."""
+    return requests is not None and all(_result_file(p).exists() for p in requests)
+
+
 def _wait_for_log_line(log: Path, text: str, after: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -225,7 +236,7 @@ def test_campaign_survives_faults(  # noqa: PLR0915 (one story, told in order)
     try:
         while time.monotonic() - start < DEADLINE:
             states = [d["state"] for d in lp.fireworks.find({}, {"state": 1})]
-            if states.count("COMPLETED") == len(fw_ids) and "resubmit" in faults.done:
+            if states.count("COMPLETED") == len(fw_ids) and _answered(faults.done.get("resubmit")):
                 break
             if "scancel" not in faults.done:
                 faults.scancel_a_running_allocation()
@@ -241,9 +252,7 @@ def test_campaign_survives_faults(  # noqa: PLR0915 (one story, told in order)
                     faults.done["agent_kill"] = time.monotonic() - start
                     agent = start_agent(agent_dir, db, profile, env)
             if "agent_kill" in faults.done and "resubmit" not in faults.done:
-                for flow, _ in campaign():
-                    queue_submission(flow, agent_dir)
-                faults.done["resubmit"] = True
+                faults.done["resubmit"] = [queue_submission(f, agent_dir) for f, _ in campaign()]
             time.sleep(0.2)
         elapsed = time.monotonic() - start
     finally:
@@ -257,6 +266,13 @@ def test_campaign_survives_faults(  # noqa: PLR0915 (one story, told in order)
     )
     assert set(faults.done) >= {"scancel", "timelimit", "pw_kill", "agent_kill", "resubmit"}, report
     assert elapsed < DEADLINE, report
+
+    # The second submission went through the inbox: every flow reported as duplicates.
+    for path in faults.done["resubmit"]:
+        result = json.loads(_result_file(path).read_text())
+        assert result["status"] == "applied" and "error" not in result, result
+        assert result["submitted"] is False and result["n_fireworks"] == 0, result
+        assert result["duplicates"] == result["n_jobs"] == 1, result
 
     # Every calculation COMPLETED exactly once: one Firework, one launch, one output.
     fws = list(lp.fireworks.find({}, {"fw_id": 1, "state": 1, "launches": 1, "spec": 1}))
