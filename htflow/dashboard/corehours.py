@@ -24,7 +24,7 @@ _lock = threading.Lock()
 
 def campaign_core_hours(uri: str | None, fw_ids: set[int]) -> dict[str, Any]:
     """``used``, ``left`` (None without a budget), ``budget`` and ``allocations``."""
-    from htflow.agent.records import ALLOCATIONS, LAUNCHES
+    from htflow.db.records import ALLOCATIONS, LAUNCHES
     from htflow.reports.status import allocation_core_hours
 
     launch_ids = {

@@ -158,8 +158,7 @@ def harness(
 
 def _cancel_allocations(db: str) -> None:
     """scancel what the agent left queued (its jobs are seconds long; this is hygiene)."""
-    from htflow.agent import records
-    from htflow.db import get_launchpad
+    from htflow.db import get_launchpad, records
 
     jobs = [a["job_id"] for a in records.active_allocations(get_launchpad(db)) if a.get("job_id")]
     if jobs and shutil.which("scancel"):
