@@ -11,6 +11,7 @@ if TYPE_CHECKING:
 # Bin widths (s) tried in order: the first giving at most MAX_BINS bins over the span wins.
 BIN_WIDTHS = (60, 300, 900, 3600, 4 * 3600, 86400, 7 * 86400)
 MAX_BINS = 48
+MIN_SLOTS = 24
 WIDTH, HEIGHT = 600, 120
 
 
@@ -55,7 +56,7 @@ def throughput(ends: Iterable[Any]) -> dict[str, Any]:
         for i, n in enumerate(counts)
     ]
     top = max(counts)
-    bar_w = WIDTH / len(counts)
+    bar_w = WIDTH / max(len(counts), MIN_SLOTS)  # a lone bin is a bar, not a block
     bars = [
         {
             "x": round(i * bar_w, 1),

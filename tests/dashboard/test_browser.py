@@ -190,9 +190,14 @@ def _wait(driver: Any, what: str, condition: Callable[[Any], Any]) -> Any:
 
 
 def _text(driver: Any, css: str) -> str:
+    """The element's text; "" while the page does not have it (e.g. still loading)."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.common.by import By
 
-    return str(driver.find_element(By.CSS_SELECTOR, css).text)
+    try:
+        return str(driver.find_element(By.CSS_SELECTOR, css).text)
+    except (NoSuchElementException, StaleElementReferenceException):
+        return ""
 
 
 def _click(driver: Any, css: str) -> None:
@@ -218,7 +223,8 @@ def test_sign_in_pause_and_watch_counts_change_without_reload(
 ) -> None:
     _sign_in(browser, harness, "/campaign/chain")
     _click(browser, "#pause")  # no agent yet: applied at once under the writer lock
-    assert _text(browser, "#outcome-status") == "applied"
+    _wait(browser, "the outcome", lambda d: _text(d, "#outcome-status"))
+    assert _text(browser, "#outcome-status") == "applied", _text(browser, "main")
     browser.get(harness.url + "/campaign/live")
     browser.execute_script("window.htflowMarker = 'same page';")
     assert _text(browser, "#completed") == "0"
@@ -229,7 +235,9 @@ def test_sign_in_pause_and_watch_counts_change_without_reload(
     browser.save_screenshot(str(artifacts() / "campaign-live.png"))
     browser.get(harness.url + "/")
     _wait(browser, "the paused flag", lambda d: "paused" in _text(d, "tr[data-key='chain']"))
+    browser.set_window_size(1280, 420)
     browser.save_screenshot(str(artifacts() / "campaigns.png"))
+    browser.set_window_size(1280, 1000)
 
 
 def test_rerun_a_fizzled_firework_by_cause(harness: Harness, browser: Any) -> None:

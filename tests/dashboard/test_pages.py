@@ -133,3 +133,19 @@ def test_counts_are_shared_between_pollers_for_the_snapshot_time(
     assert f'<span data-field="total">{first["total"] + 1}</span>' in client.get(
         "/campaign/alpha"
     ).get_data(as_text=True)
+
+
+def test_throughput_bins_completed_launches() -> None:
+    import datetime as dt
+
+    from htflow.dashboard.throughput import throughput
+
+    start = dt.datetime(2026, 1, 1, 10, 0, tzinfo=dt.UTC)
+    ends = [start + dt.timedelta(minutes=m) for m in (0, 1, 1, 30, 119)]
+    ends_text = [e.isoformat() for e in ends[:3]] + ends[3:] + [None, "not a time"]
+    t = throughput(ends_text)
+    assert t["bin_seconds"] == 300 and t["total"] == 5
+    assert [b["count"] for b in t["bins"]][:2] == [3, 0] and sum(b["count"] for b in t["bins"]) == 5
+    assert t["bins"][0]["start"] == "2026-01-01 10:00" and t["per_hour"] == 2.5
+    assert max(bar["height"] for bar in t["bars"]) == 120
+    assert throughput([])["bins"] == []
