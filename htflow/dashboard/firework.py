@@ -64,8 +64,8 @@ def inputs(spec: dict[str, Any]) -> dict[str, Any]:
 
 def firework_view(uri: str | None, fw_id: int) -> dict[str, Any] | None:
     """The Firework page's content; None when no Firework has ``fw_id``."""
-    from htflow.db.records import ALLOCATIONS, LAUNCHES
     from htflow.dashboard.rundir import exception_lines, run_files
+    from htflow.db.records import ALLOCATIONS, LAUNCHES
 
     found = scan(uri, "fireworks", FW_FIELDS, {"fw_id": fw_id})
     if not found:
