@@ -148,7 +148,10 @@ def admin_required(view: F) -> F:
 
 def _safe_next(target: str | None) -> str:
     # Only a path on this site: never //host or scheme://, which would be an open redirect.
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+    # Browsers drop tabs and newlines from URLs ("/\t/host" is "//host"): refuse any control
+    # character or space as well as backslashes.
+    unsafe = any(c.isspace() or ord(c) < 32 or c == "\\" for c in target or "")
+    if target and target.startswith("/") and not target.startswith("//") and not unsafe:
         return target
     return url_for("pages.campaigns")
 

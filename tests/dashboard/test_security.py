@@ -202,7 +202,9 @@ def test_session_cookie_is_secure_under_tls(campaign_db: str, users: UserStore) 
 
 
 def test_login_redirects_only_within_the_site(app: Flask) -> None:
-    for target, expected in (("/fw/1", "/fw/1"), ("//evil.example/", "/"), ("https://e.x/", "/")):
+    cases = [("/fw/1", "/fw/1"), ("//evil.example/", "/"), ("https://e.x/", "/")]
+    cases += [("/\t/evil.example/", "/"), ("/\\evil.example", "/")]
+    for target, expected in cases:
         client = app.test_client()
         token = csrf_of(client.get("/login").get_data(as_text=True))
         answer = client.post(
