@@ -1,9 +1,11 @@
 """The dashboard in a real browser (headless Chromium) over a real agent on the local SLURM.
 
 One module-wide setup: the dashboard served by waitress on a free loopback port (a thread),
-an agent (:class:`htflow.agent.loop.Agent` in a thread, so the tests can count its passes)
-and two campaigns of quick pure-Python jobs: ``live`` (naps, and one job that fails until a
-marker file exists) and ``chain`` (three naps in a row, paused before the agent starts).
+two campaigns of quick pure-Python jobs, ``live`` (naps, and one job that fails until a
+marker file exists) and ``chain`` (three naps in a row), a browser signed in that paused
+``chain`` before anything ran, and an agent (``htflow agent run``, a subprocess with its own
+environment) started by the first test that needs it. The tests do not depend on their order:
+each one that must see something happen hands the agent new work through its inbox.
 
 Screenshots go to ``artifacts/dashboard/`` at the repository root (gitignored; set
 ``HTFLOW_TEST_ARTIFACTS`` to put them elsewhere); docs/img/ holds copies.
@@ -13,9 +15,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import threading
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +27,7 @@ import pytest
 from jobflow import Flow
 
 from htflow.launch.spec import CAMPAIGN_KEY
-from tests.agent.agent_helpers import agent_environment, write_profile
+from tests.agent.agent_helpers import agent_environment, start_agent, write_profile
 from tests.cluster.conftest import local_slurm  # noqa: F401 (the shared cluster fixture)
 from tests.dashboard.conftest import ADMIN
 from tests.dashboard.jobs import fail_until, nap
@@ -54,37 +58,38 @@ def in_campaign(name: str, flow: Flow) -> Flow:
     return flow
 
 
+@pytest.fixture(autouse=True)
+def htflow_home() -> None:
+    """Keep the module's environment (conftest's per-test home would replace it)."""
+
+
 @dataclass
 class Harness:
-    """The dashboard, the database, the agent (started on demand) and its pass counter."""
+    """The dashboard, the database, and the agent subprocess (started on demand)."""
 
     url: str
     db: str
-    marker: Path
-    agent_config: Any
-    passes: int = 0
-    error: list[BaseException] = field(default_factory=list)
-    stop: threading.Event = field(default_factory=threading.Event)
-    thread: threading.Thread | None = None
+    tmp: Path
+    env: dict[str, str]
+    profile: Path
+    proc: subprocess.Popen[bytes] | None = None
+    paused: str = ""
+
+    @property
+    def agent_dir(self) -> Path:
+        return self.tmp / "agent"
 
     def start_agent(self) -> None:
-        if self.thread is not None:
-            return
-        self.thread = threading.Thread(target=self._run, name="agent", daemon=True)
-        self.thread.start()
+        if self.proc is None:
+            self.proc = start_agent(self.agent_dir, self.db, self.profile, self.env)
 
-    def _run(self) -> None:
-        from htflow.agent.loop import Agent
+    def queue(self, campaign: str, name: str, seconds: float) -> None:
+        """Hand the running agent one more nap (named ``name``) through its inbox."""
+        from htflow.submit.inbox import queue_submission
 
-        def until(_: Any) -> bool:
-            self.passes += 1
-            return self.stop.is_set()
-
-        try:
-            with Agent(self.agent_config) as agent:
-                agent.run(until=until, poll=0.3)
-        except BaseException as exc:  # surfaced by the tests' waits
-            self.error.append(exc)
+        job = nap(seconds)
+        job.name = name
+        queue_submission(in_campaign(campaign, Flow([job])), self.agent_dir, dedupe=False)
 
     def fireworks(self, campaign: str) -> list[dict[str, Any]]:
         from htflow.db.scan import scan
@@ -92,13 +97,16 @@ class Harness:
         fields = ["fw_id", "name", "state", "launches"]
         return scan(self.db, "fireworks", fields, {f"spec.{CAMPAIGN_KEY}": campaign})
 
-    def wait(self, what: str, condition: Callable[[], bool]) -> None:
-        import time
+    def state_of(self, campaign: str, name: str) -> str | None:
+        found = [f["state"] for f in self.fireworks(campaign) if f["name"] == name]
+        return found[0] if found else None
 
+    def wait(self, what: str, condition: Callable[[], bool]) -> None:
         deadline = time.monotonic() + WAIT
         while time.monotonic() < deadline:
-            if self.error:
-                raise AssertionError(f"the agent died: {self.error[0]!r}")
+            if self.proc is not None and self.proc.poll() is not None:
+                log = (self.agent_dir / "agent.log").read_text(errors="replace")[-3000:]
+                raise AssertionError(f"the agent exited ({self.proc.returncode}): {log}")
             if condition():
                 return
             time.sleep(0.3)
@@ -112,8 +120,6 @@ def harness(
 ) -> Iterator[Harness]:
     from waitress import create_server
 
-    from htflow.agent.loop import AgentConfig
-    from htflow.cluster import load_profile
     from htflow.dashboard import create_app
     from htflow.dashboard.actions import ACTION_WAIT_KEY, AGENT_DIR_KEY
     from htflow.dashboard.users import UserStore, add_user
@@ -121,15 +127,15 @@ def harness(
     from htflow.submit import submit_flow
 
     tmp = tmp_path_factory.mktemp("browser")
+    env = agent_environment(local_slurm.slurm_conf, tmp / "home")
     with pytest.MonkeyPatch.context() as mp:
-        for key, value in agent_environment(local_slurm.slurm_conf, tmp / "home").items():
+        for key, value in env.items():
             mp.setenv(key, value)
         mp.delenv("HTFLOW_DASHBOARD_PASSWORD", raising=False)
         db = f"file://{tmp}/db"
-        marker = tmp / "fixed"
         lp = get_launchpad(db)
-        live = [nap(3) for _ in range(6)]
-        submit_flow(in_campaign("live", Flow([*live, fail_until(str(marker))])), lp)
+        live = [nap(2) for _ in range(4)]
+        submit_flow(in_campaign("live", Flow([*live, fail_until(str(tmp / "fixed"))])), lp)
         first = nap(1)
         second = nap(first.output)
         third = nap(second.output)
@@ -141,17 +147,20 @@ def harness(
         app.config[ACTION_WAIT_KEY] = 30.0
         server: Any = create_server(app, host="127.0.0.1", port=0, threads=4)
         threading.Thread(target=server.run, name="waitress", daemon=True).start()
-        profile = load_profile(
-            write_profile(tmp, tasks_per_node=1, max_jobs_in_queue=2, calculations_per_allocation=4)
+        profile = write_profile(
+            tmp, tasks_per_node=1, max_jobs_in_queue=2, calculations_per_allocation=4
         )
-        config = AgentConfig(profile=profile, agent_dir=tmp / "agent", db_uri=db)
-        harness = Harness(f"http://127.0.0.1:{server.effective_port}", db, marker, config)
+        harness = Harness(f"http://127.0.0.1:{server.effective_port}", db, tmp, env, profile)
         try:
             yield harness
         finally:
-            harness.stop.set()
-            if harness.thread is not None:
-                harness.thread.join(timeout=120)
+            if harness.proc is not None and harness.proc.poll() is None:
+                harness.proc.send_signal(signal.SIGTERM)
+                try:
+                    harness.proc.wait(timeout=120)
+                except subprocess.TimeoutExpired:
+                    harness.proc.kill()
+                    harness.proc.wait()
             _cancel_allocations(db)
             server.close()
 
@@ -181,6 +190,16 @@ def browser(harness: Harness) -> Iterator[Any]:
         yield driver
     finally:
         driver.quit()
+
+
+@pytest.fixture(scope="module")
+def signed_in(harness: Harness, browser: Any) -> Any:
+    """The browser signed in as the admin, having paused ``chain`` before any agent ran."""
+    _sign_in(browser, harness, "/campaign/chain")
+    _click(browser, "#pause")  # no agent yet: applied at once under the writer lock
+    _wait(browser, "the outcome", lambda d: _text(d, "#outcome-status"))
+    harness.paused = _text(browser, "#outcome-status")
+    return browser
 
 
 def _wait(driver: Any, what: str, condition: Callable[[Any], Any]) -> Any:
@@ -218,45 +237,45 @@ def _sign_in(driver: Any, harness: Harness, path: str) -> None:
     _wait(driver, f"{path} after sign-in", lambda d: d.current_url == harness.url + path)
 
 
-def test_sign_in_pause_and_watch_counts_change_without_reload(
-    harness: Harness, browser: Any
-) -> None:
-    _sign_in(browser, harness, "/campaign/chain")
-    _click(browser, "#pause")  # no agent yet: applied at once under the writer lock
-    _wait(browser, "the outcome", lambda d: _text(d, "#outcome-status"))
-    assert _text(browser, "#outcome-status") == "applied", _text(browser, "main")
+def test_counts_change_without_reload(harness: Harness, signed_in: Any) -> None:
+    browser = signed_in
     browser.get(harness.url + "/campaign/live")
     browser.execute_script("window.htflowMarker = 'same page';")
-    assert _text(browser, "#completed") == "0"
+    before = int(_text(browser, "#completed"))
     harness.start_agent()
-    _wait(browser, "COMPLETED count to rise", lambda d: _text(d, "#completed") not in ("", "0"))
+    harness.queue("live", "watched", 1)  # something completes after the page was loaded
+    _wait(browser, "COMPLETED count to rise", lambda d: int(_text(d, "#completed") or 0) > before)
     # the count changed in place: the page (and its marker) were never reloaded
     assert browser.execute_script("return window.htflowMarker;") == "same page"
     browser.save_screenshot(str(artifacts() / "campaign-live.png"))
     browser.get(harness.url + "/")
-    _wait(browser, "the paused flag", lambda d: "paused" in _text(d, "tr[data-key='chain']"))
+    # chain is paused here unless the pause test (which resumes it) ran first
+    _wait(browser, "the campaigns", lambda d: "chain" in _text(d, "tr[data-key='chain']"))
     browser.set_window_size(1280, 420)
     browser.save_screenshot(str(artifacts() / "campaigns.png"))
     browser.set_window_size(1280, 1000)
 
 
-def test_rerun_a_fizzled_firework_by_cause(harness: Harness, browser: Any) -> None:
+def test_rerun_a_fizzled_firework_by_cause(harness: Harness, signed_in: Any) -> None:
     from selenium.webdriver.common.by import By
 
-    def flaky() -> dict[str, Any]:
-        return next(f for f in harness.fireworks("live") if f["name"] == "fail_until")
-
-    harness.wait("the flaky job to fizzle", lambda: flaky()["state"] == "FIZZLED")
+    browser = signed_in
+    harness.start_agent()
+    harness.wait(
+        "the flaky job to fizzle", lambda: harness.state_of("live", "fail_until") == "FIZZLED"
+    )
     browser.get(harness.url + "/campaign/live")
     assert _text(browser, "#failures .cause") == "ValueError: not ready yet"
     browser.save_screenshot(str(artifacts() / "campaign-failures.png"))
-    harness.marker.write_text("fixed")  # the cause is fixed: the rerun will succeed
+    (harness.tmp / "fixed").write_text("fixed")  # the cause is fixed: the rerun will succeed
     form = browser.find_element(By.CSS_SELECTOR, "#failures form.rerun-cause")
     form.find_element(By.CSS_SELECTOR, "button").click()
     _wait(browser, "the outcome", lambda d: _text(d, "#outcome-status") in ("applied", "queued"))
     assert _text(browser, "#outcome-n") == "1" or _text(browser, "#outcome-status") == "queued"
-    fw_id = flaky()["fw_id"]
-    harness.wait("the rerun to complete", lambda: flaky()["state"] == "COMPLETED")
+    harness.wait(
+        "the rerun to complete", lambda: harness.state_of("live", "fail_until") == "COMPLETED"
+    )
+    fw_id = next(f["fw_id"] for f in harness.fireworks("live") if f["name"] == "fail_until")
     browser.get(f"{harness.url}/fw/{fw_id}")
     assert _text(browser, "#fw-state") == "COMPLETED"
     launches = _text(browser, "#launches")
@@ -264,16 +283,21 @@ def test_rerun_a_fizzled_firework_by_cause(harness: Harness, browser: Any) -> No
     browser.save_screenshot(str(artifacts() / "firework.png"))
 
 
-def test_paused_campaign_starts_nothing_until_resumed(harness: Harness, browser: Any) -> None:
+def test_paused_campaign_starts_nothing_until_resumed(harness: Harness, signed_in: Any) -> None:
+    browser = signed_in
+    assert harness.paused == "applied"  # paused from the browser before the agent started
     harness.start_agent()
-    live_ids = {f["fw_id"] for f in harness.fireworks("live")}
-    harness.wait("the agent to launch live's jobs", lambda: _launched(harness, live_ids))
-    after = harness.passes
-    harness.wait("three more agent passes", lambda: harness.passes >= after + 3)
+    harness.queue("live", "after-pause", 0.5)
+    # the agent claims, runs and ingests work queued after the pause ...
+    harness.wait(
+        "new work to complete", lambda: harness.state_of("live", "after-pause") == "COMPLETED"
+    )
+    # ... and started nothing of the paused campaign
     chain = harness.fireworks("chain")
-    assert all(not f.get("launches") for f in chain), chain  # paused: nothing started
+    assert all(not f.get("launches") for f in chain), chain
     browser.get(harness.url + "/campaign/chain")
-    assert _text(browser, "#count-RUNNING") == "0" and _text(browser, "#completed") == "0"
+    shown = (_text(browser, "#count-RUNNING"), _text(browser, "#completed"))
+    assert shown == ("0", "0"), (shown, _text(browser, "main")[:500])
     _click(browser, "#resume")
     _wait(browser, "the outcome", lambda d: _text(d, "#outcome-status") in ("applied", "queued"))
     browser.get(harness.url + "/campaign/chain")
@@ -281,7 +305,3 @@ def test_paused_campaign_starts_nothing_until_resumed(harness: Harness, browser:
     _wait(browser, "chain to finish", lambda d: _text(d, "#completed") == "3")
     assert browser.execute_script("return window.htflowMarker;") == "same page"
     assert "active" in _text(browser, "h1")
-
-
-def _launched(harness: Harness, fw_ids: set[int]) -> bool:
-    return any(f.get("launches") for f in harness.fireworks("live") if f["fw_id"] in fw_ids)
