@@ -271,3 +271,25 @@ def test_repeated_failed_sign_ins_are_throttled(app: Flask) -> None:
     finally:
         auth._failures.clear()
     assert codes[:-1] == [401] * auth.LOGIN_FAILURES and codes[-1] == 429
+
+
+def test_an_admin_sets_priority_and_cancels(
+    admin: tuple[FlaskClient, str], campaign_db: str
+) -> None:
+    client, token = admin
+    answer = client.post("/campaign/alpha/priority", data={"csrf_token": token, "priority": "7"})
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    assert campaign_states(campaign_db)["alpha"]["priority"] == 7
+    assert client.get("/api/campaign/alpha/counts").get_json()["priority"] == 7
+    bad = client.post("/campaign/alpha/priority", data={"csrf_token": token, "priority": "x"})
+    assert bad.status_code == 400
+    huge = client.post(
+        "/campaign/alpha/priority", data={"csrf_token": token, "priority": "1000000000"}
+    )
+    assert huge.status_code == 400
+    assert client.post("/campaign/alpha/cancel", data={"csrf_token": token}).status_code == 200
+    assert campaign_states(campaign_db)["alpha"]["cancelled"] is True
+    assert [e["kind"] for e in audit_log(campaign_db)] == ["cancel", "priority"]
+    refused = client.post("/campaign/nope/pause", data={"csrf_token": token})
+    assert refused.status_code == 409  # refused by the actions layer: shown, nothing applied
+    assert 'id="outcome-status">refused' in refused.get_data(as_text=True)
