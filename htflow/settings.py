@@ -96,9 +96,15 @@ class HtflowSettings(BaseSettings):
     cluster_profile: str = Field(
         "local", description="Cluster profile name (cluster_configs/<name>.yaml) or a YAML path."
     )
-    dashboard_user: str = Field("htflow", description="User name for the dashboard's basic auth.")
+    dashboard_user: str = Field(
+        "htflow", description="Name of the legacy dashboard admin (with dashboard_password)."
+    )
     dashboard_password: str | None = Field(
-        None, description="Dashboard password; basic auth is on when this is set (never logged)."
+        None,
+        description=(
+            "Legacy dashboard password: one admin on loopback when there is no users file "
+            "(docs/dashboard.md); never logged."
+        ),
     )
     idle_wait: float = Field(
         0.0,

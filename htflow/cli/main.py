@@ -21,7 +21,7 @@ def _register() -> None:
     from htflow.cli import actions
     from htflow.cli.agent import agent_app
     from htflow.cli.cluster import cluster_app
-    from htflow.cli.dashboard import dashboard
+    from htflow.cli.dashboard import dashboard_app
     from htflow.cli.demo import demo
     from htflow.cli.export import export_app
     from htflow.cli.init import init
@@ -37,7 +37,11 @@ def _register() -> None:
     app.add_typer(agent_app, name="agent", help="The agent: the one writer that runs campaigns.")
     app.add_typer(export_app, name="export", help="Build materials and export them for ML.")
     app.command("demo", help="Run the demo campaign on the local SLURM; results and plots.")(demo)
-    app.command("dashboard", help="Serve the FireWorks web GUI (read-only).")(dashboard)
+    app.add_typer(
+        dashboard_app,
+        name="dashboard",
+        help="The campaign dashboard: progress, failures, actions (sign-in; users add).",
+    )
     app.command("init", help="Write a commented ~/.htflow.yaml.")(init)
     app.command("submit", help="Submit a campaign (--dry-run: candidates, nothing submitted).")(
         submit

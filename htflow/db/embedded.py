@@ -167,6 +167,32 @@ def open_client(path: Path) -> Any:
     return _litemongo_client.MongoClient(_sqlite_store.ServerStore(path))
 
 
+def document_rows(path: Path, database: str, collection: str) -> list[tuple[int, bytes]]:
+    """Every document of one embedded collection as ``(rowid, BSON bytes)``, without litemongo.
+
+    One read-only SQLite transaction (a consistent snapshot while the writer commits) over
+    litemongo's ``documents`` table, in insertion order. An update keeps a document's rowid
+    (litemongo upserts on its ``_id`` key), so a reader can tell which documents changed by
+    comparing bytes. Through litemongo, every query after a commit by another process first
+    rebuilds the collection's in-process hash indexes (a full decode) and then decodes every
+    document again to match it: 0.8 s at 10,000 Fireworks (``benchmarks/dashboard.py``).
+    An absent collection has no documents.
+    """
+    file = path / database / collection
+    if not file.is_file():
+        return []
+    con = sqlite3.connect(f"{file.as_uri()}?mode=ro", uri=True)
+    try:
+        rows: list[tuple[int, bytes]] = con.execute(
+            "SELECT rowid, doc FROM documents ORDER BY rowid"
+        ).fetchall()
+    except sqlite3.OperationalError:  # created by litemongo but never written
+        return []
+    finally:
+        con.close()
+    return rows
+
+
 class EmbeddedStore(MemoryStore):
     """A maggma Store on one collection of the embedded (litemongo) store.
 

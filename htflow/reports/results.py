@@ -48,16 +48,15 @@ def is_material_id(text: str | None) -> bool:
 
 def campaign_task_ids(campaign: str, db_uri: str | None = None) -> set[str]:
     """Job uuids of every Firework of ``campaign`` (from the LaunchPad's Firework specs)."""
-    from htflow.db import get_launchpad
+    from htflow.db.scan import scan
     from htflow.launch.spec import CAMPAIGN_KEY
 
-    lp = get_launchpad(db_uri)
     uuids = set()
-    for doc in lp.fireworks.find({f"spec.{CAMPAIGN_KEY}": campaign}, {"spec._tasks": 1}):
-        for task in doc.get("spec", {}).get("_tasks", []):
+    for row in scan(db_uri, "fireworks", ["spec._tasks"], {f"spec.{CAMPAIGN_KEY}": campaign}):
+        for task in row.get("spec._tasks") or []:
             uuid = (task.get("job") or {}).get("uuid")
             if uuid:
-                uuids.add(uuid)
+                uuids.add(str(uuid))
     return uuids
 
 

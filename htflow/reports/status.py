@@ -178,7 +178,16 @@ def _core_hours(
         for a in records.allocations(lp).find({}, {"_id": 0})
         if launch_ids.intersection(a.get("launch_ids") or [])
     ]
-    elapsed = _sacct_elapsed([a["job_id"] for a in allocs if a.get("job_id")], profile, use_sacct)
+    elapsed = sacct_elapsed([a["job_id"] for a in allocs if a.get("job_id")], profile, use_sacct)
+    return allocation_core_hours(allocs, elapsed), len(allocs)
+
+
+def allocation_core_hours(allocs: list[dict[str, Any]], elapsed: dict[str, float]) -> float:
+    """Cores × elapsed hours of these allocation records.
+
+    ``elapsed`` maps a SLURM job id to ``sacct``'s elapsed seconds; a job it does not name is
+    charged its recorded submit → end interval (0 while it has not ended).
+    """
     total = 0.0
     for alloc in allocs:
         res = alloc.get("resources") or {}
@@ -193,12 +202,13 @@ def _core_hours(
             seconds = float(end - start) if start and end else 0.0
         # An allocation shared by several campaigns is charged in full to each: an upper bound.
         total += cores * seconds / 3600.0
-    return total, len(allocs)
+    return total
 
 
-def _sacct_elapsed(
-    job_ids: list[str], profile: ClusterProfile | None, use_sacct: bool
+def sacct_elapsed(
+    job_ids: list[str], profile: ClusterProfile | None, use_sacct: bool = True
 ) -> dict[str, float]:
+    """``sacct``'s elapsed seconds by job id; empty when SLURM accounting does not answer."""
     if not job_ids or not use_sacct:
         return {}
     from htflow.cluster import slurm
