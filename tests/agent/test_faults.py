@@ -48,7 +48,7 @@ pytestmark = [pytest.mark.slurm, pytest.mark.pw]
 
 SECRET_URI = "mongodb://htuser:s3cr3t-pw@127.0.0.1:1/htflow_secret_db"
 SECRET_WORDS = ("s3cr3t-pw", "htuser:", "htflow_secret_db")
-DEADLINE = 480.0  # s; the campaign takes about 4 minutes on 2 cores
+DEADLINE = 720.0  # s; a bound on the wait, not a timing check: ~4 minutes on 2 idle cores
 
 
 def fcc(a: float, symbol: str, basis: list[list[float]]) -> Structure:
@@ -233,10 +233,12 @@ def test_campaign_survives_faults(  # noqa: PLR0915 (one story, told in order)
     faults = Faults(lp, agent_dir, env, long_fw)
     launch_root = agent_dir / "launches"
     start = time.monotonic()
+    finished = False
     try:
         while time.monotonic() - start < DEADLINE:
             states = [d["state"] for d in lp.fireworks.find({}, {"state": 1})]
             if states.count("COMPLETED") == len(fw_ids) and _answered(faults.done.get("resubmit")):
+                finished = True
                 break
             if "scancel" not in faults.done:
                 faults.scancel_a_running_allocation()
@@ -254,7 +256,6 @@ def test_campaign_survives_faults(  # noqa: PLR0915 (one story, told in order)
             if "agent_kill" in faults.done and "resubmit" not in faults.done:
                 faults.done["resubmit"] = [queue_submission(f, agent_dir) for f, _ in campaign()]
             time.sleep(0.2)
-        elapsed = time.monotonic() - start
     finally:
         agent.send_signal(signal.SIGTERM)
         try:
@@ -265,7 +266,7 @@ def test_campaign_survives_faults(  # noqa: PLR0915 (one story, told in order)
         log.read_text(errors="replace").splitlines()[-30:]
     )
     assert set(faults.done) >= {"scancel", "timelimit", "pw_kill", "agent_kill", "resubmit"}, report
-    assert elapsed < DEADLINE, report
+    assert finished, f"the campaign did not finish within the {DEADLINE:.0f} s wait; {report}"
 
     # The second submission went through the inbox: every flow reported as duplicates.
     for path in faults.done["resubmit"]:
