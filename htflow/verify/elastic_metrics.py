@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from pymatgen.analysis.elasticity import ElasticTensor
 from pymatgen.core.operations import SymmOp
 
+from htflow.quality.schema import SelfCheck
+
 if TYPE_CHECKING:
     from pymatgen.core import Structure
 
@@ -167,6 +169,39 @@ def compare_elastic(
     )
 
 
+REFERENCE_CHECKS = ("k_voigt_vs_reference", "g_voigt_vs_reference")
+
+
+def reference_checks(
+    comparison: ElasticComparison, reference_id: str, acceptance: ElasticAcceptance = ACCEPTANCE
+) -> list[SelfCheck]:
+    """The comparison with the reference as two checks, one per Voigt modulus.
+
+    Added to a verified tensor's own self-checks, a modulus outside the acceptance makes the
+    material ``suspect`` with a reason naming the modulus, both values and the threshold. The
+    tensor's own checks stay in the list beside them, so the flag says which side to doubt.
+    """
+    moduli = (
+        ("K_V", comparison.k_voigt, comparison.k_voigt_reference, acceptance.bulk_relative),
+        ("G_V", comparison.g_voigt, comparison.g_voigt_reference, acceptance.shear_relative),
+    )
+    checks = []
+    for name, (label, value, ref, limit) in zip(REFERENCE_CHECKS, moduli, strict=True):
+        error = abs(value - ref) / ref
+        checks.append(
+            SelfCheck(
+                name=name,
+                passed=error <= limit,
+                value=100 * error,
+                limit=100 * limit,
+                unit="%",
+                detail=f"{label} {value:.1f} GPa is {error:.1%} from {reference_id}'s "
+                f"{ref:.1f} GPa (accepted: {limit:.0%})".replace("%", " %"),
+            )
+        )
+    return checks
+
+
 def born_stable(voigt: list[list[float]] | np.ndarray) -> bool:
     """True when every eigenvalue of the symmetric part of the Voigt matrix is positive.
 
@@ -179,11 +214,13 @@ def born_stable(voigt: list[list[float]] | np.ndarray) -> bool:
 
 __all__ = [
     "ACCEPTANCE",
+    "REFERENCE_CHECKS",
     "ElasticAcceptance",
     "ElasticComparison",
     "ElasticComponent",
     "born_stable",
     "compare_elastic",
+    "reference_checks",
     "symmetry_distinct_components",
     "voigt_label",
 ]

@@ -28,9 +28,11 @@ from htflow.quality.schema import PropertyQuality
 from htflow.settings import get_settings
 from htflow.verify.elastic_metrics import (
     ACCEPTANCE,
+    REFERENCE_CHECKS,
     ElasticAcceptance,
     ElasticComparison,
     compare_elastic,
+    reference_checks,
 )
 
 if TYPE_CHECKING:
@@ -75,9 +77,10 @@ class ElasticVerifyResult(BaseModel):
     fit_warnings: list[str] = Field(default_factory=list, description="atomate2's fit warnings.")
     quality: PropertyQuality | None = Field(
         None,
-        description="The tensor's own self-checks, as the builder stores them on a material "
-        "(checked, or suspect with the reasons); never 'verified': this is the measurement "
-        "a verification record would come from.",
+        description="The tensor's own self-checks, as the builder stores them on a material, "
+        "plus K_V and G_V against the reference (k_voigt_vs_reference, g_voigt_vs_reference): "
+        "checked, or suspect with the reasons; never 'verified': this is the measurement a "
+        "verification record would come from.",
     )
     n_ranks: int = Field(description="MPI ranks per pw.x run.")
     core_seconds: float = Field(
@@ -213,7 +216,7 @@ def run_elastic_verify(
         return ElasticVerifyResult(status="failed", reason=reason, **record)
     record.update(_strained_cells(outputs, elastic))
     tensor = [[float(c) for c in row] for row in elastic.elastic_tensor.ieee_format]
-    return ElasticVerifyResult(
+    result = ElasticVerifyResult(
         status="compared",
         elastic_tensor=tensor,
         comparison=compare_elastic(tensor, reference, elastic.structure, acceptance),
@@ -221,6 +224,24 @@ def run_elastic_verify(
         quality=tensor_quality(outputs, elastic),
         **record,
     )
+    return flag_against_reference(result)
+
+
+def flag_against_reference(result: ElasticVerifyResult) -> ElasticVerifyResult:
+    """``result`` with K_V and G_V against the reference added to its quality checks.
+
+    A modulus outside the acceptance makes the material ``suspect`` with that reason, beside
+    any reason from the tensor's own checks. Idempotent: earlier reference checks are replaced,
+    so results stored before these checks existed can be brought up to date.
+    """
+    from htflow.quality.levels import property_quality
+
+    if result.comparison is None or result.quality is None:
+        return result
+    own = [c for c in result.quality.checks if c.name not in REFERENCE_CHECKS]
+    against = reference_checks(result.comparison, result.material_id, result.acceptance)
+    quality = property_quality("elastic", own + against, dict(result.quality.settings))
+    return result.model_copy(update={"quality": quality})
 
 
 def _run(flow: Any, root: Path) -> dict[str, Any]:
@@ -304,6 +325,7 @@ __all__ = [
     "ElasticVerifyResult",
     "check_elastic_inputs",
     "elastic_family",
+    "flag_against_reference",
     "run_elastic_verify",
     "skip_reason",
     "standard_cell",

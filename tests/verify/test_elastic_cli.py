@@ -133,10 +133,14 @@ def si_reference(path: Path) -> Path:
     return write_reference(path, {"si-exp": entry}, citation="McSkimin & Andreatch (1964)")
 
 
-def _assert_quality(quality: dict) -> dict:
-    """The tensor's own self-checks, as a material document would carry them."""
+def _assert_quality(quality: dict, verdict: str) -> dict:
+    """The tensor's own self-checks, as a material document would carry them, and the
+    comparison with the reference: outside the acceptance is suspect."""
     names = {c["name"] for c in quality["checks"]}
     assert {"born_stability", "strained_cells_one_mesh"} <= names, names
+    assert {"k_voigt_vs_reference", "g_voigt_vs_reference"} <= names, names
+    against = [c for c in quality["checks"] if c["name"].endswith("_vs_reference")]
+    assert all(c["passed"] for c in against) == (verdict == "within")
     assert quality["level"] in ("checked", "suspect")
     failed = [c for c in quality["checks"] if not c["passed"]]
     assert (quality["level"] == "suspect") == bool(failed)
@@ -186,7 +190,7 @@ def test_quick_silicon_run_json_and_table(tmp_path: Path) -> None:
     assert 40 < c44 < 100
     assert comparison["k_relative_error"] == pytest.approx(abs(comparison["k_voigt"] - 97.8) / 97.8)
     assert comparison["verdict"] in ("within", "outside")
-    quality = _assert_quality(data["quality"])
+    quality = _assert_quality(data["quality"], comparison["verdict"])
 
     console = Console(width=200, record=True)
     refs = load_elastic_references(path)
