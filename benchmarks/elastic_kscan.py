@@ -42,10 +42,12 @@ NORMAL = 0.01
 SHEAR = 0.02  # engineering shear strain ε4
 
 
-def _stress(structure: Any, n: int, degauss: float, family: str | None, root: Path) -> Any:
+def _stress(
+    structure: Any, n: int, degauss: float, family: str | None, *, protocol: str, root: Path
+) -> Any:
     generator = PwInputGenerator(
         calculation="scf",
-        protocol="balanced",
+        protocol=protocol,
         pseudo_family=family,
         kpoints_mesh=(n, n, n),
         overrides={
@@ -60,8 +62,11 @@ def _stress(structure: Any, n: int, degauss: float, family: str | None, root: Pa
     return np.asarray(build_task_doc(root).output.stress)
 
 
-def measure(system: str, a: float, n: int, degauss: float, family: str | None) -> dict[str, Any]:
-    """C11, C12, C44 (GPa) of ``system`` at mesh n³ and cold smearing ``degauss`` (Ry)."""
+def measure(
+    system: str, a: float, n: int, degauss: float, family: str | None, *, protocol: str = "balanced"
+) -> dict[str, Any]:
+    """C11, C12, C44 (GPa) of ``system`` at mesh n³ and cold smearing ``degauss`` (Ry), with
+    the cutoffs (and SCF settings other than k and smearing) of ``protocol``."""
     prototype, _, elements = system.partition(":")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -76,8 +81,12 @@ def measure(system: str, a: float, n: int, degauss: float, family: str | None) -
         for label, deformation in (("zero", np.eye(3)), ("normal", normal), ("shear", shear)):
             cell = base.copy()
             cell.lattice = type(base.lattice)(base.lattice.matrix @ deformation.T)
-            stresses.append(_stress(cell, n, degauss, family, Path(tmp) / label))
+            stresses.append(
+                _stress(cell, n, degauss, family, protocol=protocol, root=Path(tmp) / label)
+            )
     zero, stretched, sheared = stresses
+    generator = PwInputGenerator(calculation="scf", protocol=protocol, pseudo_family=family)
+    ecutwfc = float(generator.get_input(base).system["ecutwfc"])
     # htflow's stress is pw.x's sign (positive = compressive); elastic stress is its negative
     d_normal = -(stretched - zero)
     d_shear = -(sheared - zero)
@@ -85,6 +94,8 @@ def measure(system: str, a: float, n: int, degauss: float, family: str | None) -
         "system": system,
         "a": a,
         "family": family,
+        "protocol": protocol,
+        "ecutwfc": ecutwfc,
         "degauss": degauss,
         "n": n,
         "C11": float(d_normal[0, 0] / NORMAL),
@@ -95,6 +106,11 @@ def measure(system: str, a: float, n: int, degauss: float, family: str | None) -
     }
 
 
+def _key(r: dict[str, Any]) -> tuple[Any, ...]:
+    protocol = r.get("protocol", "balanced")  # results stored before the option
+    return r["system"], r["a"], r["family"], protocol, r["degauss"], r["n"]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("system", help="prototype:elements, e.g. fcc:Al or diamond:Si")
@@ -102,25 +118,34 @@ def main() -> int:
     parser.add_argument("--family", default=None, help="pseudo family; 'sssp': the shared set")
     parser.add_argument("--degauss", type=float, nargs="+", default=[0.02])
     parser.add_argument("--meshes", type=int, nargs="+", default=[8, 12, 16, 20, 24])
+    parser.add_argument(
+        "--protocols",
+        nargs="+",
+        default=["balanced"],
+        help="protocols whose cutoffs (cutoff_scale × the family's) to scan",
+    )
     parser.add_argument("--out", type=Path, default=Path("elastic_kscan.json"))
     args = parser.parse_args()
     family = resolve_family(args.family)
     results: list[dict[str, Any]] = json.loads(args.out.read_text()) if args.out.is_file() else []
-    for degauss in args.degauss:
-        for n in args.meshes:
-            key = (args.system, args.a, family, degauss, n)
-            if any(
-                (r["system"], r["a"], r["family"], r["degauss"], r["n"]) == key for r in results
-            ):
-                continue
-            results.append(measure(args.system, args.a, n, degauss, family))
-            args.out.write_text(json.dumps(results, indent=1))
-    print("| system | degauss (Ry) | mesh | C11 | C12 | C44 (GPa) | P0 (GPa) | seconds |")
-    print("|---|---|---|---|---|---|---|---|")
+    for protocol in args.protocols:
+        for degauss in args.degauss:
+            for n in args.meshes:
+                key = (args.system, args.a, family, protocol, degauss, n)
+                if any(_key(r) == key for r in results):
+                    continue
+                results.append(measure(args.system, args.a, n, degauss, family, protocol=protocol))
+                args.out.write_text(json.dumps(results, indent=1))
+    print(
+        "| system | protocol | ecutwfc (Ry) | degauss (Ry) | mesh | C11 | C12 | C44 (GPa) "
+        "| P0 (GPa) | seconds |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         print(
-            f"| {r['system']} | {r['degauss']} | {r['n']}³ | {r['C11']:.1f} | {r['C12']:.1f} | "
-            f"{r['C44']:.1f} | {r['residual_pressure_gpa']:.2f} | {r['seconds']:.0f} |"
+            f"| {r['system']} | {r.get('protocol', 'balanced')} | {r.get('ecutwfc', '')} | "
+            f"{r['degauss']} | {r['n']}³ | {r['C11']:.1f} | {r['C12']:.1f} | {r['C44']:.1f} | "
+            f"{r['residual_pressure_gpa']:.2f} | {r['seconds']:.0f} |"
         )
     return 0
 
