@@ -22,7 +22,7 @@ $(BIN)/.installed: pyproject.toml | system-deps
 	  echo "python3 -m venv failed: installing python3-venv"; \
 	  apt-get install -y -qq python3-venv python3-dev && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test,ml]'
 	@touch $@
 
 bootstrap: system-deps $(BIN)/.installed
