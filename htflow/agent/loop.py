@@ -12,6 +12,8 @@ Each :meth:`Agent.step` runs the steps in order; each lives in its own module:
 3. **ingests** every launch directory whose run finished (idempotent, so a kill -9 at any
    point only means ingesting it again: :mod:`htflow.agent.ingestion`);
 4. **requeues** unfinished launches of ended allocations (:mod:`htflow.agent.requeue`);
+   then, when a campaign funnel's screen has completed, submits its DFT stage for the kept
+   candidates (:mod:`htflow.agent.funnel`);
 5. **claims** READY Fireworks in one batch (none of a paused or cancelled campaign), as
    many as the free queue slots and the open allocations can run
    (:mod:`htflow.agent.dispatch`, like the next two);
@@ -38,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from htflow.agent import records, topup
 from htflow.agent.dispatch import claim_ready, submit_waiting, top_up_open
+from htflow.agent.funnel import expand_funnels
 from htflow.agent.ingestion import ingest_and_requeue
 from htflow.agent.recovery import recover
 from htflow.agent.requeue import RequeuePolicy
@@ -96,6 +99,7 @@ class StepReport:
 
     submitted_flows: int = 0
     applied_requests: int = 0
+    expanded_funnels: int = 0
     ended_allocations: int = 0
     ingested: int = 0
     requeued: int = 0
@@ -131,6 +135,7 @@ class Agent:
         self._lp: LaunchPad | None = None
         self._jobstore: JobStore | None = None
         self._watched: list[str] = []  # directories of the allocations active after a pass
+        self._funnels_checked = False
 
     # ----------------------------------------------------------------- life cycle
     def __enter__(self) -> Agent:
@@ -193,6 +198,11 @@ class Agent:
         report.fizzled = counts.fizzled
         if self._stop:
             return report
+        if counts.ingested or not self._funnels_checked:
+            # a screen completes only through ingestion; the first pass also finishes an
+            # expansion that a kill interrupted
+            report.expanded_funnels = len(expand_funnels(lp, self.jobstore))
+            self._funnels_checked = True
         open_allocs = topup.open_allocations(lp, profile)
         room = sum(a.room for a in open_allocs)
         report.claimed = claim_ready(lp, self.jobstore, profile, config.launches_dir, room)

@@ -32,6 +32,7 @@ from htflow.builders.assemble import (
     task_structure,
 )
 from htflow.builders.identity import CalcIdentity, task_identity
+from htflow.builders.ml_numbers import ml_numbers
 from htflow.builders.quality import FORMATION, formation_quality_fields
 from htflow.builders.references import missing_references
 from htflow.builders.thermo import thermo_fields
@@ -123,6 +124,7 @@ def build_materials(uri: str | None = None, matcher: StructureMatcher | None = N
 
 class _Builder:
     def __init__(self, db: Any, target: DbTarget, jobstore: Any, matcher: StructureMatcher) -> None:
+        self.db = db
         self.outputs = db[DOCS_COLLECTION]
         self.materials = db[MATERIALS_COLLECTION]
         self.done = db[BUILDER_TASKS_COLLECTION]
@@ -294,6 +296,7 @@ class _Builder:
             if material is None:
                 continue
             doc = {"_id": mid, **material.model_dump()}
+            doc["ml"] = ml_numbers(self.db, doc, self.matcher)
             for name in THERMO_FIELDS:  # kept until recomputed below
                 if old is not None and name in old:
                     doc[name] = old[name]

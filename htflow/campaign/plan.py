@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from fireworks import LaunchPad
+    from pymatgen.core import Structure
 
     from htflow.campaign.build import PlannedFlow
     from htflow.campaign.candidate import Candidate
@@ -88,6 +89,7 @@ def plan_campaign(
     launchpad: LaunchPad | None = None,
     network: bool = True,
     progress: Callable[[str, int, int], None] | None = None,
+    known_phases: Callable[[set[str]], list[tuple[str, Structure]]] | None = None,
 ) -> CampaignPlan:
     """Load, generate, check, filter and de-duplicate a campaign; build its Flows.
 
@@ -101,6 +103,9 @@ def plan_campaign(
         False skips the Materials Project and OPTIMADE sources.
     progress
         ``progress(stage, done, total)`` callback for progress bars.
+    known_phases
+        With a ``funnel``: elements → ``(label, structure)`` of the phases the database
+        already holds in those elements' chemical systems, for the ML hull (None: none).
 
     Raises
     ------
@@ -109,6 +114,8 @@ def plan_campaign(
     """
     path = Path(path)
     spec = load_campaign(path)
+    if spec.funnel is not None:
+        _check_ml_extra(spec, path)
     report = progress or (lambda stage, done, total: None)
     elements = _family_elements(spec, path)
 
@@ -126,7 +133,11 @@ def plan_campaign(
             "add sources or loosen the filters"
         )
     _check_inputs(kept, spec)
-    flows = build_flows(kept, spec)
+    if spec.funnel is None:
+        flows = build_flows(kept, spec)
+    else:
+        flows = [_funnel(kept, spec, path, known_phases)]
+        notes.append(_funnel_note(spec, len(kept)))
     references, reference_notes = reference_flows(kept, spec)
     flows += references
     notes += reference_notes
@@ -150,6 +161,51 @@ def plan_campaign(
         flows=flows,
         database_duplicates=db_duplicates,
         notes=notes,
+    )
+
+
+def _check_ml_extra(spec: CampaignSpec, path: Path) -> None:
+    from htflow.ml.models import require_ml_extra
+
+    assert spec.funnel is not None
+    try:
+        require_ml_extra(spec.funnel.model)
+    except HtflowError as exc:
+        raise InputError(f"{path}: key 'funnel': {exc}") from None
+
+
+def _funnel(
+    candidates: list[Candidate],
+    spec: CampaignSpec,
+    path: Path,
+    known_phases: Callable[[set[str]], list[tuple[str, Structure]]] | None,
+) -> PlannedFlow:
+    """The ML flow that stands for every candidate until the screen has run."""
+    from htflow.campaign.build import PlannedFlow
+    from htflow.campaign.funnel import FUNNEL_WORKFLOW, funnel_flow
+
+    elements = {el.symbol for c in candidates for el in c.structure.composition}
+    known = known_phases(elements) if known_phases is not None else []
+    flow = funnel_flow(candidates, spec, path, known)
+    return PlannedFlow(candidates[0], FUNNEL_WORKFLOW, flow)
+
+
+def _funnel_note(spec: CampaignSpec, n_candidates: int) -> str:
+    funnel = spec.funnel
+    assert funnel is not None
+    after = (
+        f"those within {funnel.margin} eV/atom of the ML hull then run "
+        if funnel.screens
+        else "all of them then run "
+    )
+    dft = (
+        after + ", ".join(s.name for s in spec.workflow) + " from the ML-relaxed structures"
+        if funnel.runs_dft
+        else "no DFT stage"
+    )
+    return (
+        f"funnel: {n_candidates} candidates are relaxed by {funnel.model} first; {dft} "
+        "(submitted by the agent when the screen is done)"
     )
 
 

@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pymatgen.core import Element
 
+from htflow.campaign.funnel_spec import Funnel
 from htflow.exceptions import InputError
 
 WorkflowName = Literal["relax_static_dos", "band_structure", "elastic", "eos"]
@@ -171,6 +172,11 @@ class CampaignSpec(_Strict):
     dedupe: Dedupe = Field(default_factory=Dedupe, description="Duplicate detection.")
     workflow: list[Annotated[WorkflowStep, Field()]] = Field(
         min_length=1, description="Workflows to run on every candidate (or some systems)."
+    )
+    funnel: Funnel | None = Field(
+        None,
+        description="ML stages before DFT: relax, screen by the ML hull, then the workflows "
+        "from the ML-relaxed structures (see docs/funnel.md); None: straight to DFT.",
     )
 
     @field_validator("workflow", mode="before")

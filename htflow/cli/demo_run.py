@@ -203,8 +203,16 @@ def plan_and_submit(
     from htflow.db import get_launchpad
     from htflow.submit.campaign import campaign_profile, submit_campaign
 
-    campaign_profile(load_campaign(campaign).cluster, campaign)  # fails before planning
-    plan = plan_campaign(campaign, launchpad=get_launchpad(db_uri), network=False)
+    from htflow.cli.submit import known_phases_of
+
+    spec = load_campaign(campaign)
+    campaign_profile(spec.cluster, campaign)  # fails before planning
+    plan = plan_campaign(
+        campaign,
+        launchpad=get_launchpad(db_uri),
+        network=False,
+        known_phases=known_phases_of(db_uri) if spec.funnel is not None else None,
+    )
     if on_plan is not None:
         on_plan(plan)
     if plan.flows:

@@ -14,6 +14,10 @@ from rich.table import Table
 from htflow.exceptions import HtflowError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from pymatgen.core import Structure
+
     from htflow.campaign.plan import CampaignPlan
 
 submit_app = typer.Typer(
@@ -86,7 +90,20 @@ def _plan(campaign: Path, db: str | None, offline: bool, console: Console) -> Ca
                 tasks[stage] = progress.add_task(stage, total=total)
             progress.update(tasks[stage], completed=done)
 
-        return plan_campaign(campaign, launchpad=launchpad, network=not offline, progress=report)
+        return plan_campaign(
+            campaign,
+            launchpad=launchpad,
+            network=not offline,
+            progress=report,
+            known_phases=known_phases_of(db) if spec.funnel is not None else None,
+        )
+
+
+def known_phases_of(db: str | None) -> Callable[[set[str]], list[tuple[str, Structure]]]:
+    """The funnel's known phases: compounds the database holds in the campaign's elements."""
+    from htflow.db.phases import known_phases
+
+    return lambda elements: known_phases(elements, db)
 
 
 def _progress(console: Console) -> Progress:
@@ -105,6 +122,9 @@ def _show(plan: CampaignPlan, console: Console) -> None:
     planned: dict[int, list[str]] = {}
     for p in plan.flows:
         planned.setdefault(id(p.candidate), []).append(p.workflow)
+    if plan.spec.funnel is not None:  # one ML flow stands for every candidate
+        stages = " → ".join(plan.spec.funnel.stages)
+        planned = {id(c): [f"funnel ({stages})"] for c in plan.candidates}
     in_db: dict[int, list[str]] = {}
     for p in plan.database_duplicates:
         in_db.setdefault(id(p.candidate), []).append(p.workflow)

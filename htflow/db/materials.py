@@ -88,6 +88,32 @@ class Provenance(BaseModel):
     )
 
 
+class MLNumbers(BaseModel):
+    """What the campaign funnel's ML potential said about the material before DFT ran.
+
+    ML energies are on the model's own scale (CHGNet and SevenNet are trained on Materials
+    Project PBE(+U) energies): compare ML and DFT through formation energies and hull
+    distances, never through total energies.
+    """
+
+    model: str = Field(description="ML potential, e.g. 'chgnet'.")
+    model_version: str = Field(description="Package and weights, e.g. 'chgnet 0.4.2, 0.3.0'.")
+    energy_per_atom: float | None = Field(
+        None, description="ML energy per atom of the ML-relaxed structure (eV/atom)."
+    )
+    formation_energy_per_atom: float | None = Field(
+        None, description="ML formation energy against the model's elemental references (eV/atom)."
+    )
+    energy_above_hull: float | None = Field(
+        None, description="ML energy above the model's own hull (eV/atom)."
+    )
+    margin: float | None = Field(
+        None, description="The screen's margin (eV/atom); None: pre-relaxation only."
+    )
+    campaign: str = Field(description="The campaign whose funnel computed these numbers.")
+    label: str = Field(description="The candidate's label in that campaign (c0000 …).")
+
+
 class MaterialDoc(BaseModel):
     """One unique material (by structure matching) for one code + protocol + pseudo family.
 
@@ -177,6 +203,12 @@ class MaterialDoc(BaseModel):
         "threshold Ry).",
     )
 
+    ml: MLNumbers | None = Field(
+        None,
+        description="The funnel's ML numbers for this material (energy eV/atom, formation "
+        "energy and energy above the ML hull eV/atom, model); None: it did not pass a funnel.",
+    )
+
     provenance: Provenance = Field(default_factory=Provenance, description="Sources.")
 
     @field_validator("structure", mode="before")
@@ -236,6 +268,7 @@ DOCUMENT_FIELDS = (
     "reference_ids",
     "provenance",
     "checks",
+    "ml",
 )
 
 

@@ -18,10 +18,16 @@ JOB_UUID_KEY = "htflow_job_uuid"
 JOB_TYPE_KEY = "htflow_job_type"
 RESOURCES_KEY = "htflow_resources"
 CATEGORY_KEY = "_category"
+# The funnel's screen job (its output decides which candidates reach DFT), and the mark the
+# agent sets once it has submitted the DFT flows of the kept candidates.
+FUNNEL_KEY = "htflow_funnel"
+FUNNEL_EXPANDED_KEY = "htflow_funnel_expanded"
 
 __all__ = [
     "CAMPAIGN_KEY",
     "CATEGORY_KEY",
+    "FUNNEL_EXPANDED_KEY",
+    "FUNNEL_KEY",
     "IDENTITY_KEY",
     "JOB_TYPE_KEY",
     "JOB_UUID_KEY",

@@ -24,11 +24,14 @@ LARGE_MAKERS = ("Relax",)
 
 
 def default_job_type(job: Job) -> str:
-    """``large`` for relaxations (``RelaxMaker`` and subclasses), ``small`` for everything else.
+    """``large`` for DFT relaxations (``RelaxMaker`` and subclasses), ``small`` for everything
+    else, ML-potential relaxations included.
 
     Statics, non-SCF runs and plain Python jobs are small: they are short and pack well.
     """
     maker = job.maker
+    if maker is not None and type(maker).__module__.startswith("htflow.ml"):
+        return DEFAULT_JOB_TYPE  # an ML-potential relaxation takes seconds: it packs
     names = [cls.__name__ for cls in type(maker).__mro__] if maker is not None else []
     if any(part in name for name in names for part in LARGE_MAKERS):
         return "large"
