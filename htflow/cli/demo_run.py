@@ -200,10 +200,9 @@ def plan_and_submit(
     """Plan the campaign against the database and submit what is new (all or nothing)."""
     from htflow.campaign.plan import plan_campaign
     from htflow.campaign.spec import load_campaign
+    from htflow.cli.submit import known_phases_of
     from htflow.db import get_launchpad
     from htflow.submit.campaign import campaign_profile, submit_campaign
-
-    from htflow.cli.submit import known_phases_of
 
     spec = load_campaign(campaign)
     campaign_profile(spec.cluster, campaign)  # fails before planning
