@@ -21,7 +21,10 @@ def plot(
     ] = None,
     kind: Annotated[
         list[str] | None,
-        typer.Option(help="dos, bands, eos or elastic (repeatable; default: all available)."),
+        typer.Option(
+            help="dos, bands, eos, elastic or parity (ML against DFT, with --campaign) "
+            "(repeatable; default: dos, eos, elastic)."
+        ),
     ] = None,
     out: Annotated[Path, typer.Option(help="Directory for the PNG files.")] = Path("plots"),
     db: Annotated[
@@ -38,13 +41,20 @@ def plot(
 def _plot(
     material_id: str | None, campaign: str | None, kinds: tuple[str, ...], out: Path, db: str | None
 ) -> None:
-    from htflow.reports.plots import PLOT_KINDS, plot_campaign, plot_material
+    from htflow.reports.plots import (
+        CAMPAIGN_ONLY_KINDS,
+        PLOT_KINDS,
+        plot_campaign,
+        plot_material,
+    )
 
     unknown = [k for k in kinds if k not in PLOT_KINDS]
     if unknown:
         raise InputError(f"unknown plot kind {unknown[0]!r}: use one of {', '.join(PLOT_KINDS)}")
     if (material_id is None) == (campaign is None):
         raise InputError("give a MATERIAL_ID or --campaign NAME (one of the two)")
+    if material_id is not None and set(kinds) & set(CAMPAIGN_ONLY_KINDS):
+        raise InputError("--kind parity plots a whole campaign: give --campaign NAME")
     console = Console()
     if campaign is not None:
         with Progress(

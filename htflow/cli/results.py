@@ -6,9 +6,10 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.table import Table
 
 from htflow.exceptions import HtflowError
 
@@ -78,3 +79,28 @@ def results(
     quality = [c for c in frame.columns if c.startswith("quality.")]
     if any((frame[c] == "suspect").any() for c in quality):
         console.print("why a value is suspect: htflow results [CAMPAIGN | MATERIAL_ID] --checks")
+    if campaign and not is_material_id(campaign):
+        _print_screening(campaign, db, console)
+
+
+def _print_screening(campaign: str, db: str | None, console: Any) -> None:
+    """The funnel's decisions (kept and screened out, with the reason), if it had one."""
+    from htflow.reports.screening import screening_table
+
+    frame = screening_table(campaign, db)
+    if not len(frame):
+        return
+    n_out = int((~frame["kept"].astype(bool)).sum())
+    table = Table(title=f"funnel of {campaign}: {len(frame) - n_out} kept, {n_out} screened out")
+    for column in ("label", "formula", "entry", "E_hull ML eV/atom", "decision"):
+        table.add_column(column)
+    for row in frame.to_dict("records"):
+        hull = row["energy_above_hull"]
+        table.add_row(
+            row["label"],
+            row["formula"],
+            row["entry"],
+            "" if hull is None else f"{hull:.3f}",
+            row["reason"],
+        )
+    console.print(table)

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
     from matplotlib.figure import Figure
 
-PLOT_KINDS = ("dos", "bands", "eos", "elastic")
+PLOT_KINDS = ("dos", "bands", "eos", "elastic", "parity")
+CAMPAIGN_ONLY_KINDS = ("parity",)
 logger = logging.getLogger(__name__)
 
 
@@ -173,6 +174,14 @@ def plot_campaign(
     if "elastic" in kinds:
         with contextlib.suppress(PlotDataError):  # no elastic data: no summary plot
             written.append(plot_elastic_summary(ids, out_dir, db_uri, f"{campaign}_elastic"))
+    if "parity" in kinds:
+        from htflow.reports.parity import plot_parity
+
+        if kinds == ("parity",):
+            written.append(plot_parity(campaign, out_dir, db_uri))  # asked for: say why not
+        else:
+            with contextlib.suppress(PlotDataError):
+                written.append(plot_parity(campaign, out_dir, db_uri))
     return written
 
 
