@@ -12,6 +12,9 @@ When a funnel's screen job (``spec.htflow_funnel``) is COMPLETED and ingested, t
 4. marks the candidate's screening document ``dft_submitted`` and, when all are done, the
    screen Firework ``spec.htflow_funnel_expanded``.
 
+A cancelled campaign gets its decisions recorded and no DFT stage; a paused one gets its
+DFT Fireworks, which the claim step then holds like the rest of the campaign.
+
 A kill -9 anywhere leaves a state the next pass completes: decisions are upserts, candidates
 already marked are skipped, and a flow submitted just before the kill is found again by the
 duplicate check (with ``dedupe.against_database``, the default) instead of being added twice.
@@ -25,7 +28,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pymatgen.core import Structure
+
+from htflow.actions.store import campaigns
+from htflow.campaign.build import build_flows
+from htflow.campaign.candidate import Candidate
 from htflow.launch.spec import FUNNEL_EXPANDED_KEY, FUNNEL_KEY, JOB_UUID_KEY
+from htflow.submit import submit_flow
+from htflow.submit.campaign import resources_of
 
 if TYPE_CHECKING:
     from fireworks import LaunchPad
@@ -96,17 +106,12 @@ def expand_one(lp: LaunchPad, fw_id: int, uuid: str, screen: MLScreenDoc) -> Fun
     ]
     record_screening(lp.db, docs)
     submitted = duplicates = 0
-    if spec.funnel is None or spec.funnel.runs_dft:
-        for doc, decision in zip(docs, screen.decisions, strict=True):
-            if not doc.kept or doc.dft_submitted:
-                continue
-            fw_ids, n_new, n_dup = _submit_candidate(lp, spec, plan, decision)
-            submitted += n_new
-            duplicates += n_dup
-            doc = doc.model_copy(update={"dft_fw_ids": fw_ids, "dft_submitted": True})  # noqa: PLW2901
-            record_screening(lp.db, [doc])
+    cancelled = campaigns(lp).find_one({"campaign": spec.name, "cancelled": True}) is not None
+    if not cancelled and (spec.funnel is None or spec.funnel.runs_dft):
+        submitted, duplicates = _submit_dft_stage(lp, spec, screen, docs)
     kept = sum(d.kept for d in docs)
     mark = {"at": now, "kept": kept, "screened_out": len(docs) - kept, "flows": submitted}
+    mark["cancelled"] = cancelled  # a cancelled campaign gets no DFT stage
     lp.fireworks.update_one({"fw_id": fw_id}, {"$set": {f"spec.{FUNNEL_EXPANDED_KEY}": mark}})
     logger.info(
         "funnel of campaign %s: %d kept, %d screened out, %d DFT flows submitted",
@@ -152,42 +157,58 @@ def _screening_doc(
     )
 
 
-def _submit_candidate(
-    lp: LaunchPad, spec: CampaignSpec, plan: dict[str, Any], decision: Any
-) -> tuple[list[int], int, int]:
-    """Build and submit the campaign's workflows on one kept candidate's ML structure."""
-    from pymatgen.core import Structure
+def _submit_dft_stage(
+    lp: LaunchPad, spec: CampaignSpec, screen: MLScreenDoc, docs: list[Any]
+) -> tuple[int, int]:
+    """Submit the workflows of the kept candidates not yet done, and the elemental references
+    the kept ones need; mark each candidate's screening document as it goes."""
+    from htflow.campaign.references import reference_flows
+    from htflow.db.screening import record_screening
 
-    from htflow.campaign.build import build_flows
-    from htflow.campaign.candidate import Candidate
-    from htflow.submit import submit_flow
-    from htflow.submit.campaign import resources_of
+    plan = screen.plan or {}
+    kept = [_candidate(d, plan) for d in screen.decisions if d.kept]
+    resources = resources_of(_PlanView(Path(plan.get("path", ".")), spec))
+    counts = [0, 0]
 
+    def submit(flows: list[Any]) -> list[int]:
+        fw_ids: list[int] = []
+        for planned in flows:
+            result = submit_flow(
+                planned.flow,
+                lp,
+                resources=resources,
+                protocol=spec.protocol,
+                dedupe=spec.dedupe.against_database,
+            )
+            counts[0 if result.submitted else 1] += 1
+            if result.submitted:
+                fw_ids += result.fw_ids.values()
+            else:
+                fw_ids += [m["fw_id"] for d in result.duplicates for m in d.matches]
+        return sorted(set(fw_ids))
+
+    # references first: a kill after them is repaired by the duplicate check on the next pass
+    submit(reference_flows(kept, spec)[0])
+    by_label = {d.label: d for d in docs}
+    for decision in screen.decisions:
+        doc = by_label[decision.label]
+        if not doc.kept or doc.dft_submitted:
+            continue
+        fw_ids = submit(build_flows([_candidate(decision, plan)], spec))
+        record_screening(
+            lp.db, [doc.model_copy(update={"dft_fw_ids": fw_ids, "dft_submitted": True})]
+        )
+    return counts[0], counts[1]
+
+
+def _candidate(decision: Any, plan: dict[str, Any]) -> Candidate:
+    """The DFT stage's candidate: the ML-relaxed structure, named by its spec entry."""
     structure = decision.structure
     if isinstance(structure, dict):
         structure = Structure.from_dict(structure)
     entry = plan.get("entries", {}).get(decision.label, decision.label)
     source = plan.get("sources", {}).get(decision.label, "funnel")
-    candidate = Candidate(structure, f"{entry} (ML-relaxed)", source)
-    flows = build_flows([candidate], spec)
-    resources = resources_of(_PlanView(Path(plan.get("path", ".")), spec))
-    fw_ids: list[int] = []
-    new = dup = 0
-    for planned in flows:
-        result = submit_flow(
-            planned.flow,
-            lp,
-            resources=resources,
-            protocol=spec.protocol,
-            dedupe=spec.dedupe.against_database,
-        )
-        if result.submitted:
-            new += 1
-            fw_ids += sorted(result.fw_ids.values())
-        else:
-            dup += 1
-            fw_ids += sorted(m["fw_id"] for d in result.duplicates for m in d.matches)
-    return sorted(set(fw_ids)), new, dup
+    return Candidate(structure, f"{entry} (ML-relaxed)", source)
 
 
 @dataclass

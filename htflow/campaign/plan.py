@@ -135,12 +135,12 @@ def plan_campaign(
     _check_inputs(kept, spec)
     if spec.funnel is None:
         flows = build_flows(kept, spec)
-    else:
+        references, reference_notes = reference_flows(kept, spec)
+        flows += references
+        notes += reference_notes
+    else:  # the DFT stage, elemental references included, waits for the screen
         flows = [_funnel(kept, spec, path, known_phases)]
         notes.append(_funnel_note(spec, len(kept)))
-    references, reference_notes = reference_flows(kept, spec)
-    flows += references
-    notes += reference_notes
     db_duplicates: list[PlannedFlow] = []
     if launchpad is not None and spec.dedupe.against_database:
         fresh = []
