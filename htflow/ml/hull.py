@@ -51,7 +51,7 @@ class MLPhase(BaseModel):
     @classmethod
     def _parseable(cls, value: str) -> str:
         try:
-            composition = Composition(value)
+            composition = Composition(value, strict=True)
         except (ValueError, KeyError) as exc:
             raise ValueError(f"{value!r} is not a chemical formula") from exc
         if composition.num_atoms <= 0:

@@ -114,26 +114,26 @@ def _reason(
     label: str, doc: MLRelaxDoc, result: MLHullResult | None, margin: float, missing: list[str]
 ) -> tuple[bool, str]:
     """Whether the candidate goes on to DFT, and why (one line)."""
-    where = f"margin {margin:g} eV/atom, {doc.model}"
     if doc.failure is not None or doc.energy_per_atom is None:
-        return True, f"kept: the ML relaxation failed ({doc.failure}): DFT decides"
+        failure = doc.failure or "no energy"
+        return True, f"kept: the ML relaxation failed ({failure}): DFT decides"
     if missing:
         return True, (
             f"kept: no working ML reference for {', '.join(missing)} (its relaxation failed): "
             "DFT decides"
         )
-    if result is None:  # cannot happen: every usable candidate with references gets a result
-        raise InputError(f"the ML hull has no result for {label!r}")
+    if result is None:  # every usable candidate whose elements have references is on the hull
+        raise RuntimeError(f"the ML hull has no result for {label!r}")
     distance = f"{result.e_above_hull:.3f} eV/atom above the ML hull"
     if not doc.converged:
         return True, (
-            f"kept: the ML relaxation did not converge in {doc.n_steps} steps "
-            f"({distance} at its last step, {where}): DFT decides"
+            f"kept: the ML relaxation did not converge in {doc.n_steps} steps ({distance} at "
+            f"its last step, margin {margin:g} eV/atom, {doc.model}): DFT decides"
         )
     if result.e_above_hull <= margin:
-        return True, f"kept: {distance} ({where})"
-    above = f" above {' + '.join(result.decomposition)}" if result.decomposition else ""
-    return False, f"screened out: {distance}{above}, {where}"
+        return True, f"kept: {distance} (margin {margin:g} eV/atom, {doc.model})"
+    into = f" (decomposes to {' + '.join(result.decomposition)})" if result.decomposition else ""
+    return False, f"screened out: {distance}{into}, margin {margin:g} eV/atom ({doc.model})"
 
 
 def screen(
