@@ -52,6 +52,7 @@ def test_extra_check_does_not_import_torch(monkeypatch: pytest.MonkeyPatch) -> N
     assert looked_up == ["torch", "sevenn"]
 
 
+@pytest.mark.ml
 def test_chgnet_loads_once_and_names_its_weights() -> None:
     import torch
 
@@ -64,6 +65,7 @@ def test_chgnet_loads_once_and_names_its_weights() -> None:
     assert "CHGNet 0.3.0 weights" in version
 
 
+@pytest.mark.ml
 def test_sevenn_gives_an_energy() -> None:
     calculator, version = load_calculator("sevenn")
     atoms = bulk("Al", "fcc", a=4.05)

@@ -16,6 +16,7 @@ from htflow.ml.relax import MLRelaxDoc, MLRelaxMaker, ml_relax
 from tests.ml.ml_helpers import fcc, rocksalt
 
 
+@pytest.mark.ml
 def test_compressed_aluminium_relaxes_to_a_sane_lattice() -> None:
     start = fcc("Al", 4.05 * 0.95)
     unrelaxed = ml_relax(start, max_steps=0)
@@ -39,6 +40,7 @@ def test_compressed_aluminium_relaxes_to_a_sane_lattice() -> None:
     }
 
 
+@pytest.mark.ml
 def test_rattled_compressed_rock_salt_relaxes_and_round_trips() -> None:
     start = rocksalt("Na", "Cl", 5.64 * 0.95)
     start.perturb(0.05, min_distance=0.02)

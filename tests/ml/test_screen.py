@@ -117,6 +117,7 @@ def test_screen_doc_round_trips() -> None:
     assert screen({}, REFERENCES, []).decisions == []
 
 
+@pytest.mark.ml
 def test_chgnet_screens_out_fcc_silicon_and_keeps_the_ground_states(
     chgnet_relaxed: dict[str, MLRelaxDoc],
 ) -> None:
@@ -142,6 +143,7 @@ def test_chgnet_screens_out_fcc_silicon_and_keeps_the_ground_states(
     assert wide.n_kept == 3
 
 
+@pytest.mark.ml
 def test_relax_then_screen_as_a_flow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     maker = MLRelaxMaker()
