@@ -5,12 +5,13 @@ the hull is pymatgen's :class:`~pymatgen.analysis.phase_diagram.PhaseDiagram` ov
 them, so several references for one element (polymorphs) simply compete and the lowest
 one counts.
 
-CHGNet and SevenNet are trained on the Materials Project's raw GGA/GGA+U energies (MPtrj),
-so by default the energies get MP2020's corrections, as Matbench Discovery does: the anion
-corrections (oxide, peroxide, sulfide, halides...) and the GGA/GGA+U mixing correction,
-treating a phase as GGA+U exactly when the Materials Project would have run it with U (a
-U metal with O or F as the most electronegative element). ``correction="none"`` uses the
-model's energies as they are.
+Both models learned the Materials Project's energy scale (MPtrj), but not the same one:
+CHGNet 0.3.0 predicts MP2020-corrected energies, SevenNet-0 raw GGA/GGA+U energies
+(:data:`htflow.ml.models.MODEL_ENERGY_CORRECTION`). ``correction="mp2020"`` applies MP2020's
+corrections as Matbench Discovery does for such models: the anion corrections (oxide,
+peroxide, sulfide, halides...) and the GGA/GGA+U mixing correction, treating a phase as
+GGA+U exactly when the Materials Project would have run it with U (a U metal with O or F as
+the most electronegative element). ``correction="none"`` takes the energies as they are.
 """
 
 from __future__ import annotations
@@ -145,7 +146,7 @@ def _check_phases(phases: list[MLPhase]) -> None:
 
 
 def ml_hull(
-    phases: list[MLPhase], correction: EnergyCorrection = "mp2020"
+    phases: list[MLPhase], correction: EnergyCorrection = "none"
 ) -> dict[str, MLHullResult]:
     """Energy above the hull and formation energy (eV/atom) of each candidate, by label.
 
@@ -173,7 +174,7 @@ def ml_hull(
 
 
 def energies_above_hull(
-    phases: list[MLPhase], correction: EnergyCorrection = "mp2020"
+    phases: list[MLPhase], correction: EnergyCorrection = "none"
 ) -> dict[str, float]:
     """Energy above the ML hull of each candidate (eV/atom), by label; see :func:`ml_hull`."""
     return {label: r.e_above_hull for label, r in ml_hull(phases, correction).items()}

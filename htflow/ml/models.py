@@ -12,7 +12,7 @@ import io
 import warnings
 from functools import cache
 from importlib.util import find_spec
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from htflow.exceptions import InputError
 from htflow.settings import get_settings
@@ -28,6 +28,15 @@ DEFAULT_MODEL = "chgnet"
 _MODEL_PACKAGES = {"chgnet": "chgnet", "sevenn": "sevenn"}
 # The weights each model loads; both ship inside their wheel.
 MODEL_WEIGHTS = {"chgnet": "0.3.0", "sevenn": "7net-0"}
+# The energy scale each model learned from MPtrj, hence what its hull needs: CHGNet 0.3.0
+# predicts MP2020-corrected energies, SevenNet-0 the raw GGA/GGA+U ones, which need MP2020's
+# corrections (htflow.ml.hull). Measured on relaxed MgO, NaCl, ZnS and NiO: CHGNet − SevenNet
+# = −0.34, −0.28, −0.22, −1.55 eV/atom against MP2020 corrections of −0.34, −0.31, −0.25,
+# −1.61 eV/atom (and +0.06 for Al, which has none).
+MODEL_ENERGY_CORRECTION: dict[str, Literal["mp2020", "none"]] = {
+    "chgnet": "none",
+    "sevenn": "mp2020",
+}
 
 
 def check_model(name: str) -> str:

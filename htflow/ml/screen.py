@@ -19,6 +19,7 @@ from pymatgen.core import Structure
 
 from htflow.exceptions import InputError
 from htflow.ml.hull import EnergyCorrection, MLHullResult, MLPhase, element_symbols, ml_hull
+from htflow.ml.models import MODEL_ENERGY_CORRECTION
 from htflow.ml.relax import MLRelaxDoc
 
 DEFAULT_MARGIN = 0.1
@@ -143,9 +144,12 @@ def screen(
     margin: float = DEFAULT_MARGIN,
     plan: dict[str, Any] | None = None,
     *,
-    correction: EnergyCorrection = "mp2020",
+    correction: EnergyCorrection | None = None,
 ) -> MLScreenDoc:
     """Screen the candidates on one model's hull; margin in eV/atom.
+
+    ``correction`` None takes the model's own (MP2020 for SevenNet, none for CHGNet, whose
+    energies already carry it: :data:`htflow.ml.models.MODEL_ENERGY_CORRECTION`).
 
     ``candidates`` maps each candidate's id to its ML relaxation; ``references`` are the
     relaxed elemental references (several per element are fine: the lowest counts) and
@@ -157,6 +161,8 @@ def screen(
     references = [_as_doc(d) for d in references]
     known = [_as_doc(d) for d in known]
     model, version = _one_model([*candidates.values(), *references, *known])
+    if correction is None:
+        correction = MODEL_ENERGY_CORRECTION[model] if model is not None else "none"
     _check_references(candidates, references, known)
     working = {sym for d in references if _usable(d) for sym in element_symbols(d.formula)}
     phases = [
@@ -237,7 +243,7 @@ def ml_screen_job(
     margin: float = DEFAULT_MARGIN,
     plan: dict[str, Any] | None = None,
     *,
-    correction: EnergyCorrection = "mp2020",
+    correction: EnergyCorrection | None = None,
 ) -> MLScreenDoc:
     """The screen as a jobflow job: the relaxations' outputs resolve when it runs."""
     return screen(candidates, references, known, margin, plan=plan, correction=correction)

@@ -107,6 +107,21 @@ def test_bad_input_is_one_line() -> None:
         screen(candidates, [sevenn_na, CL], [])
 
 
+def test_the_hull_takes_each_models_energy_scale() -> None:
+    candidates = {"NaCl": fake_doc(rocksalt("Na", "Cl", 5.6), -3.0)}
+    assert screen(candidates, REFERENCES, []).energy_correction == "none"  # CHGNet's
+    sevenn = {"model": "sevenn", "model_version": "sevenn 0.13.0, 7net-0"}
+    raw = {"NaCl": fake_doc(rocksalt("Na", "Cl", 5.6), -3.0, **sevenn)}
+    references = [
+        fake_doc(fcc("Na", 5.3), -1.3, **sevenn),
+        fake_doc(fcc("Cl", 5.0), -1.8, **sevenn),
+    ]
+    doc = screen(raw, references, [])
+    assert doc.energy_correction == "mp2020"
+    # MP2020's chloride correction (-0.614 eV per Cl) lowers the formation energy.
+    assert doc.decisions[0].formation_energy_per_atom == pytest.approx(-1.45 - 0.307, abs=0.01)
+
+
 def test_screen_doc_round_trips() -> None:
     doc = screen({"NaCl": fake_doc(rocksalt("Na", "Cl", 5.6), -3.0)}, REFERENCES, [])
     stored = jsanitize(doc, strict=True, allow_bson=True, enum_values=True)
