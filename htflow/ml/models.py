@@ -69,12 +69,15 @@ def require_ml_extra(name: str) -> None:
 
 
 @contextlib.contextmanager
-def quiet_model() -> Iterator[None]:
-    """Silence the prints and warnings the model packages emit on load and on every call."""
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore", UserWarning)
-        warnings.simplefilter("ignore", FutureWarning)
-        warnings.simplefilter("ignore", DeprecationWarning)
+def quiet_model(*, prints: bool = False) -> Iterator[None]:
+    """Silence the warnings the model packages emit on every call (CHGNet's tensor-to-scalar
+    warning, SevenNet's missing accelerator) and, with ``prints``, their prints on load."""
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(warnings.catch_warnings())
+        for category in (UserWarning, FutureWarning, DeprecationWarning):
+            warnings.simplefilter("ignore", category)
+        if prints:
+            stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
         yield
 
 
@@ -99,7 +102,7 @@ def load_calculator(name: str) -> tuple[Calculator, str]:
 
 @cache
 def _load(name: str) -> tuple[Calculator, str]:
-    with quiet_model():
+    with quiet_model(prints=True):
         return _LOADERS[name]()
 
 
