@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from ase.build import bulk
@@ -50,6 +53,20 @@ def test_extra_check_does_not_import_torch(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(models, "find_spec", lambda m: looked_up.append(m) or object())
     require_ml_extra("sevenn")
     assert looked_up == ["torch", "sevenn"]
+
+
+def test_planning_imports_no_model_package() -> None:
+    code = (
+        "import sys; import htflow.ml.screen, htflow.ml.references; "
+        "from htflow.ml.relax import MLRelaxMaker; from htflow.ml.models import require_ml_extra; "
+        "require_ml_extra('chgnet'); MLRelaxMaker(model='sevenn'); "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'chgnet', 'sevenn'}))"
+    )
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
 
 
 @pytest.mark.ml
