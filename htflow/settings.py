@@ -75,6 +75,11 @@ class HtflowSettings(BaseSettings):
         "mpirun", description="How parallel QE runs start: mpirun, srun, or serial."
     )
     mpi_ranks: int = Field(1, ge=1, description="MPI ranks for one QE run.")
+    ml_threads: int = Field(
+        1,
+        ge=1,
+        description="CPU threads torch uses for one ML-potential job (htflow.ml), like mpi_ranks.",
+    )
     mpi_extra_args: list[str] = Field(
         default_factory=list, description="Extra launcher arguments, e.g. ['--bind-to', 'core']."
     )
