@@ -3,7 +3,8 @@
 One Flow per campaign (workflow ``funnel``):
 
 - an ML relaxation per candidate, labelled ``c0000``, ``c0001`` … in candidate order;
-- an ML relaxation per elemental reference and per known phase (structures the database
+- an ML relaxation per elemental reference (the ground-state guess and, for metals, fcc, bcc
+  and hcp: the hull keeps the lowest) and per known phase (structures the database
   already holds in the campaign's chemical systems): the hull is the model's own, built from
   the same model's energies (a DFT energy and an ML energy are never mixed);
 - the screen job (``htflow.ml.screen``), whose Firework carries ``spec.htflow_funnel``. Its
@@ -67,7 +68,7 @@ def funnel_flow(
     """
     from jobflow import Flow
 
-    from htflow.ml.references import elemental_reference_structures
+    from htflow.ml.references import elemental_reference_polymorphs
     from htflow.ml.relax import MLRelaxMaker
     from htflow.ml.screen import ml_screen_job
 
@@ -85,9 +86,10 @@ def funnel_flow(
         for i, c in enumerate(candidates)
     }
     elements = sorted({el.symbol for c in candidates for el in c.structure.composition})
-    references = [
-        relax(structure, f"ml relax {symbol} reference")
-        for symbol, structure in elemental_reference_structures(elements).items()
+    references = [  # the ground-state guess and cheap polymorphs: the lowest one counts
+        relax(structure, f"ml relax {symbol} reference {i}")
+        for symbol, structures in elemental_reference_polymorphs(elements).items()
+        for i, structure in enumerate(structures)
     ]
     known = [relax(structure, f"ml relax {label} known") for label, structure in known_phases or []]
     screen = ml_screen_job(

@@ -54,9 +54,13 @@ class Funnel(BaseModel):
     @field_validator("model")
     @classmethod
     def _model(cls, value: str) -> str:
+        from htflow.exceptions import HtflowError
         from htflow.ml.models import check_model
 
-        return check_model(value)
+        try:
+            return check_model(value)
+        except HtflowError as exc:  # pydantic names the key for a ValueError
+            raise ValueError(str(exc)) from None
 
     @field_validator("stages")
     @classmethod

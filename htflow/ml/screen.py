@@ -41,7 +41,10 @@ class ScreenDecision(BaseModel):
         description="ML formation energy from the elemental references (eV/atom); None with "
         "e_above_hull."
     )
-    margin: float = Field(description="Kept when e_above_hull ≤ margin (eV/atom).")
+    margin: float | None = Field(
+        description="Kept when e_above_hull ≤ margin (eV/atom); None: no screen, every "
+        "candidate is kept (pre-relaxation only)."
+    )
     kept: bool = Field(description="True when the candidate goes on to DFT.")
     reason: str = Field(description="One line: why it was kept or screened out.")
     structure: Structure = Field(
@@ -57,7 +60,9 @@ class MLScreenDoc(BaseModel):
     """The ML screen of a campaign's candidates."""
 
     decisions: list[ScreenDecision] = Field(description="One per candidate, in input order.")
-    margin: float = Field(description="Energy-above-hull margin (eV/atom).")
+    margin: float | None = Field(
+        description="Energy-above-hull margin (eV/atom); None: no screen (pre-relaxation)."
+    )
     model: str | None = Field(description="ML model name; None when there was nothing to screen.")
     model_version: str | None = Field(description="ML package and weights; None with model.")
     energy_correction: EnergyCorrection = Field(
@@ -74,7 +79,9 @@ class MLScreenDoc(BaseModel):
         return [d for d in self.decisions if d.kept]
 
 
-def _check_margin(margin: float) -> float:
+def _check_margin(margin: float | None) -> float | None:
+    if margin is None:
+        return None
     if isinstance(margin, bool) or not isinstance(margin, int | float):
         raise InputError(f"ML screen margin must be a number in eV/atom, got {margin!r}")
     if not math.isfinite(margin) or margin < 0:
@@ -112,7 +119,11 @@ def _usable(doc: MLRelaxDoc) -> bool:
 
 
 def _reason(
-    label: str, doc: MLRelaxDoc, result: MLHullResult | None, margin: float, missing: list[str]
+    label: str,
+    doc: MLRelaxDoc,
+    result: MLHullResult | None,
+    margin: float | None,
+    missing: list[str],
 ) -> tuple[bool, str]:
     """Whether the candidate goes on to DFT, and why (one line)."""
     if doc.failure is not None or doc.energy_per_atom is None:
@@ -126,6 +137,8 @@ def _reason(
     if result is None:  # every usable candidate whose elements have references is on the hull
         raise RuntimeError(f"the ML hull has no result for {label!r}")
     distance = f"{result.e_above_hull:.3f} eV/atom above the ML hull"
+    if margin is None:
+        return True, f"kept: no ml_screen stage ({distance}, {doc.model})"
     if not doc.converged:
         return True, (
             f"kept: the ML relaxation did not converge in {doc.n_steps} steps ({distance} at "
@@ -141,7 +154,7 @@ def screen(
     candidates: dict[str, MLRelaxDoc],
     references: list[MLRelaxDoc],
     known: list[MLRelaxDoc],
-    margin: float = DEFAULT_MARGIN,
+    margin: float | None = DEFAULT_MARGIN,
     plan: dict[str, Any] | None = None,
     *,
     correction: EnergyCorrection | None = None,
@@ -240,7 +253,7 @@ def ml_screen_job(
     candidates: dict[str, MLRelaxDoc],
     references: list[MLRelaxDoc],
     known: list[MLRelaxDoc],
-    margin: float = DEFAULT_MARGIN,
+    margin: float | None = DEFAULT_MARGIN,
     plan: dict[str, Any] | None = None,
     *,
     correction: EnergyCorrection | None = None,

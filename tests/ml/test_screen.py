@@ -178,3 +178,16 @@ def test_relax_then_screen_as_a_flow(tmp_path: Path, monkeypatch: pytest.MonkeyP
     doc = output if isinstance(output, MLScreenDoc) else MLScreenDoc.model_validate(output)
     assert [(d.label, d.kept) for d in doc.decisions] == [("diamond", True), ("fcc", False)]
     assert doc.plan == {"next": "dft"}
+
+
+def test_without_a_margin_every_candidate_is_kept_with_its_numbers() -> None:
+    # a funnel without the ml_screen stage: pre-relaxation only, the hull is still reported
+    candidates = {
+        "good": fake_doc(rocksalt("Na", "Cl", 5.6), -3.0),
+        "bad": fake_doc(rocksalt("Na", "Cl", 5.8), -2.7),
+    }
+    doc = screen(candidates, REFERENCES, [], margin=None, correction="none")
+    assert doc.margin is None and (doc.n_kept, doc.n_screened_out) == (2, 0)
+    bad = next(d for d in doc.decisions if d.label == "bad")
+    assert bad.kept and bad.e_above_hull == pytest.approx(0.3)
+    assert bad.reason == "kept: no ml_screen stage (0.300 eV/atom above the ML hull, chgnet)"
