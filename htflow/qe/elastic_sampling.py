@@ -4,9 +4,10 @@ The bulk relaxes at the protocol's sampling; its band gap then says whether the 
 cells need a metal's or an insulator's k-point density and smearing width
 (``properties.yaml``, ``elastic``). Then, only where needed:
 
-- when the cells' mesh is denser than the bulk's, the bulk relaxes once more at that mesh
-  (with the protocol's smearing width: a wide width biases the volume), so that the cells
-  are strained about the equilibrium of the mesh they are computed with;
+- when the cells' mesh is denser than the bulk's, or their cutoffs differ (a property's
+  ``min_cutoff_scale`` raised them), the bulk relaxes once more with the cells' mesh and
+  basis (with the protocol's smearing width: a wide width biases the volume), so that the
+  cells are strained about the equilibrium of the settings they are computed with;
 - when the cells' smearing width differs from that relaxation's, one SCF of the relaxed
   cell with the cells' exact settings gives the equilibrium stress the fit subtracts, so
   the width's bias on the absolute stress cancels and only stress differences remain.
@@ -61,11 +62,16 @@ def elastic_sampling(
     cells = with_mesh_of(serving(elastic_maker, "elastic", is_metal), structure)
     mesh = cells.input_set_generator.kpoints_mesh
     assert mesh is not None
-    width = cells.get_input(structure).system.get("degauss")
+    system = cells.get_input(structure).system
+    width = system.get("degauss")
     relaxed_width = (bulk_system or {}).get("degauss")
     dense_enough = bulk_mesh is not None and all(
         b >= m for b, m in zip(bulk_mesh, mesh, strict=True)
     )
+    # a cutoff floor (min_cutoff_scale) moves the basis: relax again with the cells' basis
+    cutoff = system.get("ecutwfc")
+    same_basis = (bulk_system or {}).get("ecutwfc", cutoff) == cutoff
+    dense_enough = dense_enough and same_basis
     if dense_enough and width == relaxed_width:
         return {"maker": cells, "structure": structure, "stress": gpa_to_kbar(bulk_stress)}
     jobs: list[Job | Flow] = []

@@ -155,6 +155,12 @@ def test_elastic_tensor_of_a_metal(tmp_path: Path) -> None:
     assert len(meshes) == 1
     assert kpoints_per_atom_of(aluminium(), next(iter(meshes))) >= needs.kpoints_per_atom
     assert {c.input.pw_input.system["degauss"] for c in [*cells, reference]} == {needs.degauss}
+    # the elastic cutoff floor (min_cutoff_scale 1.0): the fast protocol's 0.8 x is raised
+    # for the cells, the reference SCF and the relaxation they are strained about
+    full = PwInputGenerator(protocol="balanced").get_input(aluminium()).system["ecutwfc"]
+    fast = PwInputGenerator(protocol="fast").get_input(aluminium()).system["ecutwfc"]
+    assert coarse.input.pw_input.system["ecutwfc"] == fast < full
+    assert {t.input.pw_input.system["ecutwfc"] for t in [*cells, reference, dense]} == {full}
     (elastic,) = [o for o in outputs.values() if type(o).__name__ == "ElasticDocument"]
     c = np.array(elastic.elastic_tensor.ieee_format)
     # converged PBE (docs/precision.md): C11 110, C12 58, C44 34.5 GPa, G_VRH 31 GPa (SSSP);
