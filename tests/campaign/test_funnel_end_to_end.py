@@ -87,7 +87,8 @@ def test_funnel_through_local_slurm(
     diamond = by_entry["sources.prototypes[0] diamond A=Si"]
     fcc = by_entry["sources.prototypes[1] fcc A=Si"]
     assert diamond["kept"] and diamond["dft_submitted"] and len(diamond["dft_fw_ids"]) == 3
-    assert diamond["energy_above_hull"] == pytest.approx(0.0, abs=1e-6)
+    # the same crystal as the Si reference, relaxed separately: within 5 meV/atom of it
+    assert diamond["energy_above_hull"] == pytest.approx(0.0, abs=0.005)
     assert not fcc["kept"] and fcc["dft_fw_ids"] == []
     assert fcc["energy_above_hull"] > 0.1  # CHGNet puts fcc Si well above diamond
     assert "screened out" in fcc["reason"] and "0.1" in fcc["reason"]
