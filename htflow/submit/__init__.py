@@ -16,8 +16,17 @@ COMPLETED or queued (WAITING, READY, RESERVED, RUNNING, PAUSED) has the same ide
 (formula, protocol, task label, code, Maker settings, and a StructureMatcher match). The rule
 is per flow: **a flow is a duplicate, and nothing of it is added, when every job that can be
 identified matches** (jobs on no structure, such as plain Python helpers, can only match by
-uuid). A flow in which only some jobs match is added whole: its jobs reference each other's
-outputs, so the matching ones cannot simply be left out; the partial matches are reported.
+uuid).
+
+Reuse. In a flow that is added, a **starting relaxation** (a relax Maker's job on a concrete
+structure, such as the vc-relax every QE workflow begins with) that matches a COMPLETED or
+queued Firework is not run again: it is left out, the references to its output are pointed
+at the original job, and the workflow is appended under the original Firework
+(``LaunchPad.append_wf``), so its jobs start when the original has finished, at once if it
+already has (:mod:`htflow.submit.reuse`). Each rewired Firework names the original in
+``spec.htflow_reused``; :attr:`SubmitResult.reused` lists them. Other partial matches are
+only reported: their jobs run. One vc-relax thus feeds a material's static/DOS, EOS and
+elastic flows, in one campaign or across campaigns.
 """
 
 from __future__ import annotations
@@ -39,6 +48,7 @@ from htflow.submit.identity import (
     find_duplicates,
     identities_of,
 )
+from htflow.submit.reuse import Reuse, find_reuses, rewire
 from htflow.submit.routing import default_job_type, routing_spec
 
 if TYPE_CHECKING:
@@ -50,6 +60,7 @@ __all__ = [
     "DUPLICATE_STATES",
     "JOB_UUID_KEY",
     "Duplicate",
+    "Reuse",
     "SubmitResult",
     "ensure_indexes",
     "submit_flow",
@@ -89,17 +100,20 @@ class SubmitResult:
     submitted
         True when the workflow was added to the LaunchPad.
     fw_ids
-        Job uuid → new fw_id (empty when not submitted).
+        Job uuid → new fw_id (empty when not submitted; reused relaxations have none).
     duplicates
         Jobs that match existing Fireworks (all of them when ``submitted`` is False).
     n_jobs
         Number of jobs in the flow.
+    reused
+        Starting relaxations left out because an identical Firework serves them.
     """
 
     submitted: bool
     n_jobs: int
     fw_ids: dict[str, int] = field(default_factory=dict)
     duplicates: list[Duplicate] = field(default_factory=list)
+    reused: list[Reuse] = field(default_factory=list)
 
 
 def ensure_indexes(launchpad: LaunchPad) -> None:
@@ -134,7 +148,8 @@ def submit_flow(
     protocol
         Protocol name recorded for jobs whose Maker does not tell its own (e.g. VASP Makers).
     dedupe
-        Check for duplicates (see the module docstring); False adds the flow unconditionally.
+        Check for duplicates and reuse matching starting relaxations (see the module
+        docstring); False adds the whole flow unconditionally.
     lock
         Held around the check and the insertion, e.g. ``htflow.db.writer_lock()`` when the
         caller is not the agent (the one writer).
@@ -144,7 +159,7 @@ def submit_flow(
     Returns
     -------
     SubmitResult
-        Whether the flow was added, its fw_ids, and the duplicates found.
+        Whether the flow was added, its fw_ids, the duplicates found and what was reused.
 
     Raises
     ------
@@ -170,13 +185,26 @@ def submit_flow(
 
     with lock if lock is not None else contextlib.nullcontext():
         matches: list[Duplicate] = []
+        reused: list[Reuse] = []
         if dedupe:
             is_duplicate, matches = _check_duplicates(launchpad, jobs, identities)
             if is_duplicate:
                 return SubmitResult(submitted=False, n_jobs=len(jobs), duplicates=matches)
-        old_new = launchpad.add_wf(workflow)
+            matched = {duplicate.job_uuid for duplicate in matches}
+            reused = find_reuses(launchpad, [j for j in jobs if j.uuid in matched], identities)
+        if reused:
+            workflow = rewire(workflow, reused)
+            parents = sorted({reuse.original_fw_id for reuse in reused})
+            # jobflow's FWActions carry no spec updates to pull; append_wf gives the new
+            # Fireworks their fw_ids in place
+            launchpad.append_wf(workflow, parents, detour=False, pull_spec_mods=False)
+            old_new: dict[int, int] = {}
+        else:
+            old_new = launchpad.add_wf(workflow)
     fw_ids = {fw.tasks[0]["job"].uuid: old_new.get(fw.fw_id, fw.fw_id) for fw in workflow.fws}
-    return SubmitResult(submitted=True, n_jobs=len(jobs), fw_ids=fw_ids, duplicates=matches)
+    return SubmitResult(
+        submitted=True, n_jobs=len(jobs), fw_ids=fw_ids, duplicates=matches, reused=reused
+    )
 
 
 def _with_protocol(identity: JobIdentity, protocol: str) -> JobIdentity:
