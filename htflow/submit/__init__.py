@@ -11,7 +11,8 @@ Firework spec what the agent needs:
 Every job's task writes to the launch-directory JobStore (:mod:`htflow.launch.launchdir`), so
 a compute job never needs the database.
 
-Duplicates. A job *matches* when a Firework with the same uuid exists, or when a Firework
+Duplicates. A job *matches* when a Firework with the same uuid exists (or the job was left
+out as a reused relaxation when its flow was submitted), or when a Firework
 COMPLETED or queued (WAITING, READY, RESERVED, RUNNING, PAUSED) has the same identity
 (formula, protocol, task label, code, Maker settings, and a StructureMatcher match). The rule
 is per flow: **a flow is a duplicate, and nothing of it is added, when every job that can be
@@ -41,7 +42,7 @@ from jobflow.managers.fireworks import flow_to_workflow
 
 from htflow.exceptions import InputError
 from htflow.launch.launchdir import DEFAULT_ADDITIONAL_STORES, launch_jobstore
-from htflow.launch.spec import IDENTITY_KEY, JOB_UUID_KEY
+from htflow.launch.spec import IDENTITY_KEY, JOB_UUID_KEY, REUSED_KEY
 from htflow.submit.identity import (
     IDENTITY_INDEX_FIELDS,
     JobIdentity,
@@ -118,7 +119,7 @@ class SubmitResult:
 
 def ensure_indexes(launchpad: LaunchPad) -> None:
     """Index the spec fields that the duplicate check and ingestion query."""
-    for name in (*IDENTITY_INDEX_FIELDS, f"spec.{JOB_UUID_KEY}"):
+    for name in (*IDENTITY_INDEX_FIELDS, f"spec.{JOB_UUID_KEY}", f"spec.{REUSED_KEY}.replaced_job"):
         launchpad.fireworks.create_index(name)
 
 
@@ -240,6 +241,22 @@ def _find_by_uuid(launchpad: LaunchPad, uuids: list[str]) -> list[dict[str, Any]
     for doc in launchpad.fireworks.find(query, {"fw_id": 1, "state": 1, f"spec.{JOB_UUID_KEY}": 1}):
         match = {"fw_id": doc["fw_id"], "state": doc["state"]}
         found.append({JOB_UUID_KEY: doc["spec"][JOB_UUID_KEY], "match": match})
+    # a relaxation left out when its flow was submitted is there too: as its original
+    replaced = {}
+    reused_query = {f"spec.{REUSED_KEY}.replaced_job": {"$in": uuids}}
+    for doc in launchpad.fireworks.find(reused_query, {f"spec.{REUSED_KEY}": 1}):
+        for entry in doc["spec"][REUSED_KEY]:
+            if entry["replaced_job"] in uuids:
+                replaced[entry["replaced_job"]] = int(entry["fw_id"])
+    states = {
+        doc["fw_id"]: doc["state"]
+        for doc in launchpad.fireworks.find(
+            {"fw_id": {"$in": sorted(set(replaced.values()))}}, {"fw_id": 1, "state": 1}
+        )
+    }
+    for uuid, fw_id in replaced.items():
+        match = {"fw_id": fw_id, "state": states.get(fw_id, "deleted")}
+        found.append({JOB_UUID_KEY: uuid, "match": match})
     return found
 
 

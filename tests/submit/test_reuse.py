@@ -206,3 +206,20 @@ def test_removing_appended_fireworks_leaves_the_original_workflow(launchpad: Lau
     remove_fireworks(launchpad, [*first.fw_ids.values(), *again.fw_ids.values()])
     assert launchpad.fireworks.count_documents({}) == 0
     assert launchpad.workflows.count_documents({}) == 0
+
+
+def test_a_flow_submitted_with_reuse_is_a_duplicate_when_submitted_again(
+    launchpad: LaunchPad,
+) -> None:
+    """What an inbox file processed twice (an agent killed before moving it) must do."""
+    submit_flow(relax_then(silicon(), volume_per_atom), launchpad)
+    flow = relax_then(silicon(), lattice_a)
+    first = submit_flow(flow, launchpad)
+    assert first.reused
+    n_fws = launchpad.fireworks.count_documents({})
+    again = submit_flow(flow, launchpad)
+    assert not again.submitted
+    assert {d.by for d in again.duplicates} == {"uuid"}
+    (relax,) = [d for d in again.duplicates if d.job_name == "relax"]
+    assert relax.matches == [{"fw_id": first.reused[0].original_fw_id, "state": "READY"}]
+    assert launchpad.fireworks.count_documents({}) == n_fws
