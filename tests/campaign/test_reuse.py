@@ -24,7 +24,8 @@ THREE = ["relax_static_dos", "eos", "elastic"]
 def test_a_materials_later_flows_share_its_first_relaxation(
     write_campaign: Callable[..., Path], launchpad: LaunchPad, db_uri: str
 ) -> None:
-    plan = plan_campaign(write_campaign(sources=SILICON, workflow=THREE), launchpad=launchpad)
+    path = write_campaign(sources=SILICON, workflow=THREE)
+    plan = plan_campaign(path, launchpad=launchpad)
     assert [(r.flow, r.job_name, r.from_flow, r.fw_id) for r in plan.reuses] == [
         (1, "relax", 0, None),
         (2, "relax", 0, None),
@@ -45,6 +46,9 @@ def test_a_materials_later_flows_share_its_first_relaxation(
     assert len(workflow["links"][str(relax["fw_id"])]) == 3
     users = launchpad.fireworks.find({"spec.htflow_reused.fw_id": relax["fw_id"]})
     assert sorted(d["name"] for d in users) == ["elastic sampling", "run_volume_points"]
+    # planned again, every flow is in the database, the two that reused the relax included
+    again = plan_campaign(path, launchpad=launchpad)
+    assert again.flows == [] and len(again.database_duplicates) == 3
 
 
 def test_a_second_campaign_plans_on_the_first_ones_relaxation(
@@ -72,6 +76,15 @@ def test_a_second_campaign_plans_on_the_first_ones_relaxation(
     assert launchpad.workflows.count_documents({}) == 1
     second = launchpad.fireworks.find({"spec.htflow_campaign": "second"}, {"name": 1})
     assert "relax" not in {d["name"] for d in second}
+    # the dashboard lists the shared workflow under both campaigns, with each one's Fireworks
+    from htflow.dashboard.campaigns import campaign_view
+
+    for name in ("test", "second"):
+        view = campaign_view(db_uri, name)
+        assert view is not None
+        (row,) = view.workflows.items
+        n_fws = launchpad.fireworks.count_documents({"spec.htflow_campaign": name})
+        assert row["n"] == n_fws == sum(row["states"].values())
     # htflow status names what the campaign reused, and where it runs
     reused = campaign_status("second", db_uri=db_uri, use_sacct=False).reused
     assert [(e["fw_id"], e["campaign"], e["state"], e["name"]) for e in reused] == [
