@@ -11,7 +11,8 @@ also what jobflow resolves), so the rewired jobs read the original relaxation's 
 
 ``submit_flow`` then appends the workflow under the original Firework with FireWorks'
 ``append_wf``: the new roots wait for it when it is queued, start at once when it is
-COMPLETED, never run on a FIZZLED one, and are rerun with it when it is rerun. The price:
+COMPLETED, never run on a FIZZLED one, and are rerun with it when it is rerun (every root
+of the appended workflow is linked, also one that does not read the original). The price:
 the new Fireworks join the original's FireWorks workflow, so one FireWorks workflow can hold
 several flows, and several campaigns (each Firework keeps its own ``spec.htflow_campaign``).
 """
