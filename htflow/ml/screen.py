@@ -269,15 +269,5 @@ def _check_references(
         )
 
 
-@job(name="ml screen", output_schema=MLScreenDoc)
-def ml_screen_job(
-    candidates: dict[str, MLRelaxDoc],
-    references: list[MLRelaxDoc],
-    known: list[MLRelaxDoc],
-    margin: float | None = DEFAULT_MARGIN,
-    plan: dict[str, Any] | None = None,
-    *,
-    correction: EnergyCorrection | None = None,
-) -> MLScreenDoc:
-    """The screen as a jobflow job: the relaxations' outputs resolve when it runs."""
-    return screen(candidates, references, known, margin, plan=plan, correction=correction)
+# The screen as a jobflow job: the relaxations' OutputReferences resolve when it runs.
+ml_screen_job = job(screen, name="ml screen", output_schema=MLScreenDoc)

@@ -21,7 +21,7 @@ from htflow.cli.demo_run import build, demo_profile, plan_and_submit, run_agent_
 from htflow.db import get_jobstore, get_launchpad
 from htflow.qe.flows import DEFAULT_VOLUME_SCALES
 from htflow.reports.results import results_table
-from tests.agent.agent_helpers import agent_environment
+from tests.agent.agent_helpers import use_agent_environment
 from tests.cluster.conftest import local_slurm  # noqa: F401 (the shared cluster fixture)
 
 if TYPE_CHECKING:
@@ -57,9 +57,7 @@ def test_one_relaxation_feeds_the_static_dos_and_eos_flows(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    for key, value in agent_environment(local_slurm.slurm_conf, tmp_path / "home").items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("HTFLOW_DB_URI", raising=False)
+    use_agent_environment(monkeypatch, local_slurm.slurm_conf, tmp_path / "home")
     path = tmp_path / "reuse.yaml"
     path.write_text(yaml.safe_dump(CAMPAIGN))
     db = f"file://{tmp_path}/db"
