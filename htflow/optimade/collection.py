@@ -166,7 +166,7 @@ def open_reader(uri: str | None) -> MaterialsReader:
     assert target.path is not None
     if not target.path.is_dir():
         raise InputError(f"no embedded store at {target.path}: give --db or run a campaign first")
-    return EmbeddedReader(f"file://{target.path}", target)
+    return EmbeddedReader(target.uri, target)
 
 
 class LiteralMongoTransformer(MongoTransformer):
