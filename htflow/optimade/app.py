@@ -75,6 +75,7 @@ def create_optimade_app(
     from htflow.optimade.fields import PROVIDER_PREFIX, aliases, provider_field_descriptions
     from htflow.optimade.references import reference_documents
 
+    _quiet_console()
     reader = reader or open_reader(uri)
     config = ServerConfig(
         insert_test_data=False,
@@ -102,3 +103,14 @@ def create_optimade_app(
     if users is not None:
         app.add_middleware(BasicAuthMiddleware, users=users)
     return app
+
+
+def _quiet_console() -> None:
+    """optimade's console handler (stdout) at WARNING: its INFO lines ("Loaded settings from
+    ~/.optimade.json", also when there is no such file) would bury the server's
+    announcement. Its log file, under :func:`log_dir`, keeps everything."""
+    import logging
+
+    for handler in logging.getLogger("optimade").handlers:
+        if type(handler) is logging.StreamHandler:
+            handler.setLevel(logging.WARNING)
