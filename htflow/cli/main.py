@@ -43,9 +43,7 @@ def _register() -> None:
         name="dashboard",
         help="The campaign dashboard: progress, failures, actions (sign-in; users add).",
     )
-    app.add_typer(
-        optimade_app, name="optimade", help="Serve the materials as an OPTIMADE v1 API."
-    )
+    app.add_typer(optimade_app, name="optimade", help="Serve the materials as an OPTIMADE v1 API.")
     app.command("init", help="Write a commented ~/.htflow.yaml.")(init)
     app.command("submit", help="Submit a campaign (--dry-run: candidates, nothing submitted).")(
         submit

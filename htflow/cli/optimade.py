@@ -57,5 +57,5 @@ def serve(  # noqa: PLR0917 (typer options)
             cert=cert,
             key=key,
             public_url=public_url,
-            announce=lambda line: typer.echo(line),
+            announce=typer.echo,
         )

@@ -221,7 +221,7 @@ def documents_by_id(
             chunk = names[start : start + 500]
             marks = ",".join("?" * len(chunk))
             for key, blob in con.execute(
-                f"SELECT _id, doc FROM documents WHERE _id IN ({marks})",  # noqa: S608
+                f"SELECT _id, doc FROM documents WHERE _id IN ({marks})",
                 chunk,
             ):
                 found[keys[key]] = bson.decode(blob)

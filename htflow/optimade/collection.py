@@ -73,16 +73,16 @@ class MongoReader:
         self.collection = collection
         self.client = client
 
-    def count_all(self) -> int:  # noqa: D102 - the protocol's
+    def count_all(self) -> int:
         return int(self.collection.estimated_document_count())
 
-    def formulas(self) -> list[str]:  # noqa: D102
+    def formulas(self) -> list[str]:
         return [f for f in self.collection.distinct(FORMULA_FIELD) if f]
 
-    def count(self, criteria: dict[str, Any]) -> int:  # noqa: D102
+    def count(self, criteria: dict[str, Any]) -> int:
         return int(self.collection.count_documents(criteria))
 
-    def page(  # noqa: D102
+    def page(
         self, criteria: dict[str, Any], sort: Sort, skip: int, limit: int
     ) -> tuple[list[dict[str, Any]], int]:
         projection = {f: 1 for f in MATERIALS_FIELDS} | {"_id": 0}
@@ -90,7 +90,7 @@ class MongoReader:
         cursor = self.collection.find(criteria, projection).sort(order).skip(skip).limit(limit)
         return list(cursor), self.count(criteria)
 
-    def close(self) -> None:  # noqa: D102
+    def close(self) -> None:
         if self.client is not None:
             self.client.close()
 
@@ -102,23 +102,23 @@ class EmbeddedReader:
         self.uri = uri
         self.target = target
 
-    def count_all(self) -> int:  # noqa: D102
+    def count_all(self) -> int:
         from htflow.db.embedded import count_documents
 
         assert self.target.path is not None
         return count_documents(self.target.path, self.target.database, MATERIALS_COLLECTION)
 
-    def formulas(self) -> list[str]:  # noqa: D102
+    def formulas(self) -> list[str]:
         from htflow.db.access import distinct_values
 
         return [str(f) for f in distinct_values(FORMULA_FIELD, self.uri)]
 
-    def count(self, criteria: dict[str, Any]) -> int:  # noqa: D102
+    def count(self, criteria: dict[str, Any]) -> int:
         from htflow.db.access import select_materials
 
         return len(select_materials(criteria, ["material_id"], self.uri))
 
-    def page(  # noqa: D102
+    def page(
         self, criteria: dict[str, Any], sort: Sort, skip: int, limit: int
     ) -> tuple[list[dict[str, Any]], int]:
         from htflow.db.access import select_materials
@@ -135,7 +135,7 @@ class EmbeddedReader:
         found = documents_by_id(self.target.path, self.target.database, MATERIALS_COLLECTION, ids)
         return [found[i] for i in ids if i in found], len(frame)
 
-    def close(self) -> None:  # noqa: D102
+    def close(self) -> None:
         return None
 
 
@@ -177,7 +177,7 @@ class LiteralMongoTransformer(MongoTransformer):
     validator's optional tests on reference titles).
     """
 
-    def fuzzy_string_op_rhs(self, arg: list[Any]) -> dict[str, str]:  # noqa: D102
+    def fuzzy_string_op_rhs(self, arg: list[Any]) -> dict[str, str]:
         import re
 
         from lark import Token
@@ -196,7 +196,7 @@ class LiteralMongoTransformer(MongoTransformer):
 class EntryMapper(StructureMapper):
     """The structures mapper, for entries that :func:`structure_entry` has already built."""
 
-    def map_back(self, doc: dict[str, Any]) -> dict[str, Any]:  # noqa: D102
+    def map_back(self, doc: dict[str, Any]) -> dict[str, Any]:
         return doc
 
 

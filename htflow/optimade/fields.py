@@ -70,7 +70,10 @@ PROVIDER_FIELDS: tuple[ProviderField, ...] = (
     ProviderField("eos_b1", "eos_b1", "float", None),
     ProviderField("density", "density", "float", "g/cm^3"),
     ProviderField("volume_per_atom", "volume_per_atom", "float", "Å^3/atom"),
-    *(ProviderField(f"quality_{key}", f"quality.{key}", "string", None) for key in QUALITY_PROPERTIES),
+    *(
+        ProviderField(f"quality_{key}", f"quality.{key}", "string", None)
+        for key in QUALITY_PROPERTIES
+    ),
     ProviderField("code", "code", "string", None),
     ProviderField("protocol", "protocol", "string", None),
     ProviderField("pseudo_family", "pseudo_family", "string", None),

@@ -18,7 +18,9 @@ if TYPE_CHECKING:
 SEED_FILTER = f'_htflow_protocol = "{CRYSTAL_PROTOCOL}" AND nelements = 2'
 
 
-def test_a_database_seeds_another_campaign(public_api: Served, demo_db: str, tmp_path: Path) -> None:
+def test_a_database_seeds_another_campaign(
+    public_api: Served, demo_db: str, tmp_path: Path
+) -> None:
     from htflow.campaign.plan import plan_campaign
     from htflow.db import get_launchpad
     from htflow.submit.campaign import submit_campaign

@@ -98,9 +98,8 @@ def test_ase_reads_the_extxyz_export(demo_db: str, tmp_path: Path) -> None:
     frames = read(target, index=":")
     structures = {f.info["material_id"]: AseAtomsAdaptor.get_structure(f) for f in frames}
     numbers = {
-        f.info["material_id"]: {
-            f"_htflow_{p}": f.info.get(p) for p in properties
-        } | {f"_htflow_{k}": v for k, v in f.info.items() if k.endswith("_quality")}
+        f.info["material_id"]: {f"_htflow_{p}": f.info.get(p) for p in properties}
+        | {f"_htflow_{k}": v for k, v in f.info.items() if k.endswith("_quality")}
         for f in frames
     }
     table = _table(demo_db)
