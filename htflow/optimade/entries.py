@@ -99,32 +99,56 @@ def _timestamp(value: Any) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _sites(structure: dict[str, Any]) -> dict[str, Any]:
-    """lattice_vectors, cartesian_site_positions, species_at_sites and species (Å, amu)."""
-    from pymatgen.core import Element, Structure
+@lru_cache(maxsize=256)
+def _mass(symbol: str) -> float:
+    from pymatgen.core import Element
 
-    cell = Structure.from_dict(structure)
+    return float(Element(symbol).atomic_mass)
+
+
+def _species(occupants: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    """A site's occupants (pymatgen's dict) → (species name, OPTIMADE species)."""
+    occupants = sorted(occupants, key=lambda sp: sp["element"])
+    names = []
+    for sp in occupants:
+        name = sp["element"]
+        oxidation = sp.get("oxidation_state")
+        if oxidation:
+            name += f"{abs(oxidation):g}{'+' if oxidation > 0 else '-'}"
+        if len(occupants) > 1 or sp.get("occu", 1) != 1:
+            name += f":{sp.get('occu', 1):g}"
+        names.append(name)
+    symbols = [sp["element"] for sp in occupants]
+    species = {
+        "name": ",".join(names),
+        "chemical_symbols": symbols,
+        "concentration": [float(sp.get("occu", 1)) for sp in occupants],
+        "mass": [_mass(symbol) for symbol in symbols],
+    }
+    return species["name"], species
+
+
+def _sites(structure: dict[str, Any]) -> dict[str, Any]:
+    """lattice_vectors, cartesian_site_positions, species_at_sites and species (Å, amu), read
+    from the stored pymatgen dict (building a Structure costs more than the rest of an entry)."""
+    import numpy as np
+
+    matrix = np.asarray(structure["lattice"]["matrix"], dtype=float)
+    sites = structure["sites"]
+    fractional = np.asarray([site["abc"] for site in sites], dtype=float).reshape(-1, 3)
     species: dict[str, dict[str, Any]] = {}
     at_sites = []
-    disordered = False
-    for site in cell:
-        name = site.species_string
-        if name not in species:
-            items = sorted(site.species.items(), key=lambda item: str(item[0]))
-            symbols = [Element(str(getattr(sp, "element", sp))).symbol for sp, _ in items]
-            amounts = [float(amount) for _, amount in items]
-            if len(items) > 1 or sum(amounts) < 1 - 1e-6:
-                disordered = True
-            species[name] = {
-                "name": name,
-                "chemical_symbols": symbols,
-                "concentration": amounts,
-                "mass": [float(Element(s).atomic_mass) for s in symbols],
-            }
+    for site in sites:
+        name, entry = _species(site["species"])
+        species.setdefault(name, entry)
         at_sites.append(name)
+    disordered = any(
+        len(s["chemical_symbols"]) > 1 or sum(s["concentration"]) < 1 - 1e-6
+        for s in species.values()
+    )
     return {
-        "lattice_vectors": cell.lattice.matrix.tolist(),
-        "cartesian_site_positions": cell.cart_coords.tolist(),
+        "lattice_vectors": matrix.tolist(),
+        "cartesian_site_positions": (fractional @ matrix).tolist(),
         "species_at_sites": at_sites,
         "species": list(species.values()),
         "structure_features": ["disorder"] if disordered else [],
