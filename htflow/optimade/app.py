@@ -11,7 +11,9 @@ private to the app.
 
 from __future__ import annotations
 
+import importlib
 import os
+import sys
 import uuid
 from typing import TYPE_CHECKING
 
@@ -58,9 +60,7 @@ def create_optimade_app(
     DatabaseUnreachableError, InputError
         The database is unreachable or absent.
     """
-    # optimade's logger writes a file at import, by default under /var/log: keep it in the
-    # htflow home unless the user chose a directory
-    os.environ.setdefault(LOG_DIR_ENV, log_dir())
+    _import_server()
     from optimade.models import Implementation, Provider
     from optimade.server.config import ServerConfig, SupportedBackend
     from optimade.server.create_app import create_app
@@ -84,7 +84,7 @@ def create_optimade_app(
         base_url=base_url,
         page_limit=PAGE_LIMIT,
         page_limit_max=PAGE_LIMIT_MAX,
-        log_dir=os.environ[LOG_DIR_ENV],
+        log_dir=os.environ.get(LOG_DIR_ENV) or log_dir(),
         provider=Provider(
             prefix=PROVIDER_PREFIX,
             name="htflow",
@@ -103,6 +103,24 @@ def create_optimade_app(
     if users is not None:
         app.add_middleware(BasicAuthMiddleware, users=users)
     return app
+
+
+def _import_server() -> None:
+    """Import optimade's server with its log file under the htflow home.
+
+    optimade's logger opens its log file when its module is first imported, in
+    ``$OPTIMADE_LOG_DIR`` or else ``/var/log/optimade``. The variable is set (unless the user
+    set it) for that import only.
+    """
+    if "optimade.server.logger" in sys.modules:
+        return
+    chosen = os.environ.get(LOG_DIR_ENV)
+    os.environ[LOG_DIR_ENV] = chosen or log_dir()
+    try:
+        importlib.import_module("optimade.server.create_app")
+    finally:
+        if chosen is None:
+            os.environ.pop(LOG_DIR_ENV, None)
 
 
 def _quiet_console() -> None:

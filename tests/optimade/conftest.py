@@ -11,6 +11,7 @@ process on a free loopback port (uvicorn in a thread) and stop at the end of the
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import random
 import urllib.error
@@ -157,17 +158,28 @@ def write_materials(uri: str, docs: list[dict[str, Any]]) -> None:
             upsert_summary(target, docs)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def session_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A private htflow home for the whole session (servers outlive single tests)."""
-    home = tmp_path_factory.mktemp("home")
+@contextlib.contextmanager
+def private_home(home: Path) -> Iterator[None]:
+    """The htflow settings of a private home, for the duration of the block."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("HTFLOW_HOME", str(home))
         patch.setenv("HTFLOW_CONFIG_FILE", str(home / "absent.yaml"))
-        patch.setenv("OPTIMADE_LOG_DIR", str(home / "optimade-logs"))
         for name in ("HTFLOW_DB_URI", "HTFLOW_DASHBOARD_PASSWORD", "HTFLOW_DASHBOARD_USER"):
             patch.delenv(name, raising=False)
-        yield home
+        yield
+
+
+@pytest.fixture(autouse=True)
+def htflow_home(tmp_path: Path) -> Iterator[None]:
+    """Every test gets its own htflow home."""
+    with private_home(tmp_path / "home"):
+        yield
+
+
+@pytest.fixture(scope="session")
+def session_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The home the session's servers are built in (optimade's log file goes there)."""
+    return tmp_path_factory.mktemp("home")
 
 
 @pytest.fixture(scope="session")
@@ -234,21 +246,25 @@ def all_ids(served: Served, filter_: str) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def public_api(demo_db: str) -> Iterator[Served]:
+def public_api(demo_db: str, session_home: Path) -> Iterator[Served]:
     """The API over the demo database, without sign-in."""
     from htflow.optimade.app import create_optimade_app
     from htflow.optimade.server import serving
 
-    with serving(create_optimade_app(demo_db)) as url:
+    with private_home(session_home):
+        app = create_optimade_app(demo_db)
+    with serving(app) as url:
         yield Served(url)
 
 
 @pytest.fixture(scope="session")
-def signed_in_api(demo_db: str, users_file: Path) -> Iterator[Served]:
+def signed_in_api(demo_db: str, users_file: Path, session_home: Path) -> Iterator[Served]:
     """The API over the demo database, HTTP basic auth against ``users_file``."""
     from htflow.dashboard.users import UserStore
     from htflow.optimade.app import create_optimade_app
     from htflow.optimade.server import serving
 
-    with serving(create_optimade_app(demo_db, users=UserStore(users_file))) as url:
+    with private_home(session_home):
+        app = create_optimade_app(demo_db, users=UserStore(users_file))
+    with serving(app) as url:
         yield Served(url, USER)

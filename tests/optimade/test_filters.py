@@ -10,10 +10,11 @@ from pymatgen.core import Composition
 from htflow.db import query
 from htflow.db.access import distinct_values
 from htflow.optimade.entries import composition_fields
-from tests.optimade.conftest import Served, all_ids, demo_documents
+from tests.optimade.conftest import Served, all_ids, demo_documents, private_home
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
 
 def _formulas(uri: str, keep: Any) -> list[str]:
@@ -94,7 +95,7 @@ def test_at_least_fifteen_filters() -> None:
 
 
 @pytest.fixture(scope="module")
-def mongo_api() -> Iterator[Served]:
+def mongo_api(session_home: Path) -> Iterator[Served]:
     """The same API over a pymongo-API collection (mongomock): the MongoDB reader's path."""
     import mongomock
 
@@ -104,7 +105,9 @@ def mongo_api() -> Iterator[Served]:
 
     collection = mongomock.MongoClient().db.materials
     collection.insert_many(demo_documents())
-    with serving(create_optimade_app(reader=MongoReader(collection))) as url:
+    with private_home(session_home):
+        app = create_optimade_app(reader=MongoReader(collection))
+    with serving(app) as url:
         yield Served(url)
 
 

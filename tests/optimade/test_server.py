@@ -30,8 +30,9 @@ if TYPE_CHECKING:
 VALIDATOR = Path(sys.executable).with_name("optimade-validator")
 
 
-def test_optimade_validator_finds_no_failure(signed_in_api: Served) -> None:
+def test_optimade_validator_finds_no_failure(signed_in_api: Served, tmp_path: Path) -> None:
     """The consortium's validator, run as its own command against the signed-in server."""
+    env = dict(os.environ, OPTIMADE_LOG_DIR=str(tmp_path))  # not /var/log/optimade
     result = subprocess.run(
         [
             str(VALIDATOR),
@@ -44,6 +45,7 @@ def test_optimade_validator_finds_no_failure(signed_in_api: Served) -> None:
         text=True,
         timeout=600,
         check=False,
+        env=env,
     )
     report = json.loads(result.stdout)
     assert report["failure_count"] == 0, report["failure_messages"]
