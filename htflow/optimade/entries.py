@@ -119,13 +119,14 @@ def _species(occupants: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
             name += f":{sp.get('occu', 1):g}"
         names.append(name)
     symbols = [sp["element"] for sp in occupants]
-    species = {
-        "name": ",".join(names),
+    name = ",".join(names)
+    species: dict[str, Any] = {
+        "name": name,
         "chemical_symbols": symbols,
         "concentration": [float(sp.get("occu", 1)) for sp in occupants],
         "mass": [_mass(symbol) for symbol in symbols],
     }
-    return species["name"], species
+    return name, species
 
 
 def _sites(structure: dict[str, Any]) -> dict[str, Any]:
