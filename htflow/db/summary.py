@@ -141,7 +141,11 @@ def query_summary(
         raise Untranslatable(fields)
     where, params = _translate(criteria)
     cols = ", ".join(_column(f) for f in fields)
-    sql = f"SELECT {cols} FROM {TABLE} WHERE {where} ORDER BY material_id"
+    # Ordering by the primary key lets SQLite stop after LIMIT rows, but without a LIMIT it
+    # walks the whole key index with a row lookup each (0.4 s at 100,000 for a LIKE or a
+    # range): "+material_id" keeps the filter's own index (or a plain scan) and sorts after.
+    order = "material_id" if limit or where == "1" else "+material_id"
+    sql = f"SELECT {cols} FROM {TABLE} WHERE {where} ORDER BY {order}"
     if limit:
         sql += f" LIMIT {int(limit)}"
     with closing(_connect(summary_path(target))) as con:
