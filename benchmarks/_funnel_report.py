@@ -107,6 +107,9 @@ def screen_tables(data: dict[str, Any]) -> list[str]:
         "(excluded from the metrics):"
     )
     lines += [f"- {k}: {v.get('reason')}" for k, v in failed.items()] or ["- none"]
+    lines += [
+        f"- {k} (left out of the pool): {why}" for k, why in screen.get("excluded", {}).items()
+    ]
     lines.append("")
     models = screen.get("ml", {})
     for model, section in models.items():
@@ -181,31 +184,39 @@ def prerelax_tables(data: dict[str, Any]) -> list[str]:
             f"## Pre-relaxation ({model}-relaxed start against the prototype start)",
             "",
             "| structure | start | ML steps | DFT SCFs proto / ML | DFT core-s proto / ML "
-            "| core-s ratio ML/proto | k-points proto / ML | ΔE final (meV/atom) | order |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| core-s ratio ML/proto | k-points proto / ML | ΔV final (%) "
+            "| corrections proto / ML | order |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         rows = []
         for name, s in structures.items():
             proto, ml = s.get("prototype_start"), s.get("ml_start")
             if not proto or not ml:
-                lines.append(f"| {name} | {s.get('description')} | — | pending | | | | | |")
+                lines.append(f"| {name} | {s.get('description')} | — | pending | | | | | | |")
                 continue
             if proto["status"] != "ok" or ml["status"] != "ok":
                 why = proto.get("reason") or ml.get("reason")
-                lines.append(f"| {name} | {s.get('description')} | failed: {why} | | | | | | |")
+                lines.append(f"| {name} | {s.get('description')} | failed: {why} | | | | | | | |")
                 continue
             rows.append((name, proto, ml))
             ratio = ml["core_seconds"] / proto["core_seconds"]
-            d_e = 1000 * (ml["energy_per_atom"] - proto["energy_per_atom"])
+            d_v = 100 * (ml["volume_per_atom"] / proto["volume_per_atom"] - 1)
             lines.append(
                 f"| {name} | {s['description']} | {s['ml']['n_steps']} "
                 f"| {proto['ionic_steps']} / {ml['ionic_steps']} "
                 f"| {proto['core_seconds']:.0f} / {ml['core_seconds']:.0f} | {ratio:.2f} "
-                f"| {proto['n_kpoints']} / {ml['n_kpoints']} | {d_e:+.1f} "
+                f"| {proto['n_kpoints']} / {ml['n_kpoints']} | {d_v:+.1f} "
+                f"| {_corrections(proto)} / {_corrections(ml)} "
                 f"| {' → '.join(s.get('order', []))} |"
             )
         lines += ["", *_prerelax_totals(rows, structures), ""]
     return lines
+
+
+def _corrections(record: dict[str, Any]) -> str:
+    errors = record.get("corrections") or []
+    counts = {e: errors.count(e) for e in errors}
+    return ", ".join(f"{e}×{n}" if n > 1 else e for e, n in counts.items()) or "—"
 
 
 def _prerelax_totals(

@@ -83,7 +83,7 @@ def run_ml_screen(record: RecordFile, model: str) -> None:
             record.put((*section, "relaxed", key), _as_json(doc))
             _log(f"{model} {key}: {doc.n_steps} steps, {doc.energy_per_atom} eV/atom")
     relaxed = record.get(*section, "relaxed")
-    docs = {key: MLRelaxDoc.model_validate(value) for key, value in relaxed.items()}
+    docs = {key: MLRelaxDoc.model_validate(relaxed[key]) for key in jobs}  # the current pool
     candidates = {k.split(" ", 1)[1]: d for k, d in docs.items() if k.startswith("candidate ")}
     references = [d for k, d in docs.items() if k.startswith("reference ")]
     for margin in MARGINS:
