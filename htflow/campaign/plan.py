@@ -143,7 +143,10 @@ def plan_campaign(
             "add sources or loosen the filters"
         )
     _check_inputs(kept, spec)
-    if spec.funnel is None:
+    if spec.active is not None:  # the rounds' DFT flows wait for the agent's choices
+        flows = [_active_pool(kept, spec, path, launchpad)]
+        notes.append(_active_note(spec, len(kept)))
+    elif spec.funnel is None:
         flows = build_flows(kept, spec)
         references, reference_notes = reference_flows(kept, spec)
         flows += references
@@ -203,6 +206,36 @@ def _funnel(
     known = known_phases(elements) if known_phases is not None else []
     flow = funnel_flow(candidates, spec, path, known)
     return PlannedFlow(candidates[0], FUNNEL_WORKFLOW, flow)
+
+
+def _active_pool(
+    candidates: list[Candidate], spec: CampaignSpec, path: Path, launchpad: LaunchPad | None
+) -> PlannedFlow:
+    """The pool job that stands for every candidate until the agent chooses the rounds."""
+    from htflow.active.spec import check_pool
+    from htflow.campaign.active import ACTIVE_WORKFLOW, active_pool_flow
+    from htflow.campaign.build import PlannedFlow
+    from htflow.launch.spec import ACTIVE_POOL_KEY, CAMPAIGN_KEY
+
+    assert spec.active is not None
+    try:
+        check_pool(spec.active, len(candidates))
+    except HtflowError as exc:
+        raise InputError(f"{path}: key 'active': {exc}") from None
+    if launchpad is not None:
+        query = {f"spec.{ACTIVE_POOL_KEY}": True, f"spec.{CAMPAIGN_KEY}": spec.name}
+        if launchpad.fireworks.find_one(query, {"fw_id": 1}) is not None:
+            raise InputError(
+                f"{path}: campaign {spec.name!r} already has an active loop in the database: "
+                "give this campaign another name (htflow status shows its rounds)"
+            )
+    return PlannedFlow(candidates[0], ACTIVE_WORKFLOW, active_pool_flow(candidates, spec, path))
+
+
+def _active_note(spec: CampaignSpec, n_candidates: int) -> str:
+    from htflow.campaign.active import round_zero_note
+
+    return round_zero_note(spec, n_candidates)
 
 
 def _funnel_note(spec: CampaignSpec, n_candidates: int) -> str:

@@ -11,11 +11,19 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pymatgen.core import Element
 
+from htflow.active.spec import ActiveSpec, check_objective
 from htflow.campaign.funnel_spec import Funnel
-from htflow.exceptions import InputError
+from htflow.exceptions import HtflowError, InputError
 
 WorkflowName = Literal["relax_static_dos", "band_structure", "elastic", "eos"]
 CrystalSystem = Literal[
@@ -178,6 +186,16 @@ class CampaignSpec(_Strict):
         description="ML stages before DFT: relax, screen by the ML hull, then the workflows "
         "from the ML-relaxed structures (see docs/funnel.md); None: straight to DFT.",
     )
+    strategy: Literal["exhaustive", "active"] = Field(
+        "exhaustive",
+        description="'exhaustive': every candidate's workflows run; 'active': the agent runs "
+        "rounds, each batch chosen by a surrogate from the results so far (docs/active_loop.md).",
+    )
+    active: ActiveSpec | None = Field(
+        None,
+        description="The active strategy (objective, constraints, surrogate, acquisition, "
+        "initial, budget, stop; docs/active_learning.md); only with strategy: active.",
+    )
 
     @field_validator("workflow", mode="before")
     @classmethod
@@ -192,6 +210,30 @@ class CampaignSpec(_Strict):
             if names.count(name) > 1:
                 raise ValueError(f"workflow {name!r} is listed twice")
         return value
+
+    @model_validator(mode="after")
+    def _strategy(self) -> CampaignSpec:
+        if self.strategy == "active" and self.active is None:
+            raise ValueError(
+                "strategy: active needs an active: section (objective, budget …): add it "
+                "(see docs/active_learning.md)"
+            )
+        if self.active is None:
+            return self
+        if self.strategy != "active":
+            raise ValueError(
+                "an active: section needs strategy: active: add it, or remove active:"
+            )
+        if self.funnel is not None:
+            raise ValueError(
+                "strategy: active with a funnel: is not supported yet: remove funnel: "
+                "(or run the funnel as its own campaign)"
+            )
+        try:
+            check_objective(self.active, [step.name for step in self.workflow])
+        except HtflowError as exc:  # its one line names the field and the fix
+            raise ValueError(str(exc)) from None
+        return self
 
 
 def load_campaign(path: str | Path) -> CampaignSpec:
@@ -233,8 +275,10 @@ def parse_campaign(data: Any, source: str = "campaign") -> CampaignSpec:
 
 def _one_line(exc: ValidationError) -> str:
     first = exc.errors()[0]
-    key = ".".join(str(part) for part in first["loc"]) or "campaign"
+    key = ".".join(str(part) for part in first["loc"])
     message = first["msg"].removeprefix("Value error, ")
+    if not key:  # a rule across keys: its message names them
+        return message
     if first["type"] == "extra_forbidden":
         return f"unknown key {key!r}: remove it or fix its spelling (see docs/campaigns.md)"
     if first["type"] == "missing":

@@ -125,6 +125,8 @@ def _show(plan: CampaignPlan, console: Console) -> None:
     if plan.spec.funnel is not None:  # one ML flow stands for every candidate
         stages = " → ".join(plan.spec.funnel.stages)
         planned = {id(c): [f"funnel ({stages})"] for c in plan.candidates}
+    if plan.spec.active is not None:  # the pool job stands for every candidate
+        planned = {id(c): ["pool (rounds chosen by the agent)"] for c in plan.candidates}
     in_db: dict[int, list[str]] = {}
     for p in plan.database_duplicates:
         in_db.setdefault(id(p.candidate), []).append(p.workflow)
@@ -160,6 +162,11 @@ def _show(plan: CampaignPlan, console: Console) -> None:
     for what, n in plan.counts().items():
         counts.add_row(what, str(n))
     console.print(counts)
+    if plan.spec.active is not None:
+        console.print(
+            f"strategy: active, a pool of {len(plan.candidates)} candidates "
+            f"({plan.spec.active.objective.describe()})"
+        )
     for note in plan.notes:
         console.print(f"note: {note}")
     if plan.reuses:

@@ -25,8 +25,14 @@ CATEGORY_KEY = "_category"
 # agent sets once it has submitted the DFT flows of the kept candidates.
 FUNNEL_KEY = "htflow_funnel"
 FUNNEL_EXPANDED_KEY = "htflow_funnel_expanded"
+# An active campaign's pool job (its output: the candidate pool, its features and the plan),
+# and the mark the agent sets once it has recorded the pool and started the loop.
+ACTIVE_POOL_KEY = "htflow_active_pool"
+ACTIVE_POOL_RECORDED_KEY = "htflow_active_pool_recorded"
 
 __all__ = [
+    "ACTIVE_POOL_KEY",
+    "ACTIVE_POOL_RECORDED_KEY",
     "CAMPAIGN_KEY",
     "CATEGORY_KEY",
     "FUNNEL_EXPANDED_KEY",
