@@ -13,7 +13,9 @@ Each :meth:`Agent.step` runs the steps in order; each lives in its own module:
    point only means ingesting it again: :mod:`htflow.agent.ingestion`);
 4. **requeues** unfinished launches of ended allocations (:mod:`htflow.agent.requeue`);
    then, when a campaign funnel's screen has completed, submits its DFT stage for the kept
-   candidates (:mod:`htflow.agent.funnel`);
+   candidates (:mod:`htflow.agent.funnel`), and moves every active campaign's loop on by a
+   step: pool recorded, round chosen and submitted, results observed, stop
+   (:mod:`htflow.agent.active`);
 5. **claims** READY Fireworks in one batch (none of a paused or cancelled campaign), as
    many as the free queue slots and the open allocations can run
    (:mod:`htflow.agent.dispatch`, like the next two);
@@ -39,6 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from htflow.agent import records, topup
+from htflow.agent.active import advance_active_campaigns
 from htflow.agent.dispatch import claim_ready, submit_waiting, top_up_open
 from htflow.agent.funnel import expand_funnels
 from htflow.agent.ingestion import ingest_and_requeue
@@ -100,6 +103,7 @@ class StepReport:
     submitted_flows: int = 0
     applied_requests: int = 0
     expanded_funnels: int = 0
+    active_steps: int = 0
     ended_allocations: int = 0
     ingested: int = 0
     requeued: int = 0
@@ -202,7 +206,15 @@ class Agent:
             # a screen completes only through ingestion; the first pass also finishes an
             # expansion that a kill interrupted
             report.expanded_funnels = len(expand_funnels(lp, self.jobstore))
-            self._funnels_checked = True
+        # loops advance every pass: a round also ends by an admin's defuse or cancel
+        steps = advance_active_campaigns(
+            lp,
+            self.jobstore,
+            config.db_uri,
+            check_pools=bool(counts.ingested) or not self._funnels_checked,
+        )
+        self._funnels_checked = True
+        report.active_steps = sum(step.changed for step in steps)
         open_allocs = topup.open_allocations(lp, profile)
         room = sum(a.room for a in open_allocs)
         report.claimed = claim_ready(lp, self.jobstore, profile, config.launches_dir, room)
@@ -254,6 +266,7 @@ class Agent:
                     or report.fed
                     or report.submitted_allocations
                     or report.applied_requests
+                    or report.active_steps
                 )
                 if not active:
                     self._nap(poll, tick)

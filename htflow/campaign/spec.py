@@ -221,9 +221,7 @@ class CampaignSpec(_Strict):
         if self.active is None:
             return self
         if self.strategy != "active":
-            raise ValueError(
-                "an active: section needs strategy: active: add it, or remove active:"
-            )
+            raise ValueError("an active: section needs strategy: active: add it, or remove active:")
         if self.funnel is not None:
             raise ValueError(
                 "strategy: active with a funnel: is not supported yet: remove funnel: "

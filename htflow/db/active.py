@@ -46,11 +46,10 @@ class ActiveCampaignDoc(BaseModel):
     unit: str = Field(description="Unit of the objective's field ('' when dimensionless).")
     state: LoopState = Field(description="'running', or 'stopped' for good (with a reason).")
     stop_reason: str | None = Field(
-        None, description="Why the loop stopped: budget, target, no_improvement, "
-        "pool_exhausted or cancelled; None while running."
-    )
-    stop_detail: str | None = Field(
-        None, description="One line with the numbers, e.g. '4 of 4 calculations used'."
+        None,
+        description="Why the loop stopped, one line with the numbers ('budget spent: 4 of 4 "
+        "calculations', 'target reached: …', 'no improvement in 3 rounds', 'pool "
+        "exhausted: …', 'campaign cancelled …'); None while running.",
     )
     started_at: str = Field(description="When the agent recorded the pool (ISO 8601, UTC).")
     stopped_at: str | None = Field(None, description="When the loop stopped (ISO 8601, UTC).")
@@ -116,7 +115,11 @@ class Prediction(BaseModel):
     label: str = Field(description="Candidate label.")
     mean: float = Field(description="Predicted objective (field units).")
     std: float = Field(description="Predicted uncertainty, 1σ (field units).")
-    score: float = Field(description="Acquisition value (see ChosenCandidate.score).")
+    score: float | None = Field(
+        description="Acquisition value (see ChosenCandidate.score); None for a pending "
+        "candidate (it could not be chosen)."
+    )
+    pending: bool = Field(False, description="Sent to DFT earlier, result not in yet.")
 
 
 class Observation(BaseModel):
@@ -159,6 +162,11 @@ class RoundDoc(BaseModel):
     )
     predictions: list[Prediction] = Field(
         default_factory=list, description="The model's view of every unobserved candidate."
+    )
+    reference_fw_ids: list[int] = Field(
+        default_factory=list,
+        description="Fireworks of the elemental references the round's candidates need "
+        "(added or matched); the round waits for them (formation energies need them).",
     )
     observations: list[Observation] = Field(
         default_factory=list, description="What DFT gave for each chosen candidate (done)."
@@ -209,7 +217,9 @@ def loop_record(db: Any, campaign: str) -> dict[str, Any] | None:
 def loop_records(db: Any, state: LoopState | None = None) -> list[dict[str, Any]]:
     """Every loop (or those in ``state``), by campaign."""
     query = {} if state is None else {"state": state}
-    return sorted((_plain(d) for d in active_campaigns(db).find(query)), key=lambda d: d["campaign"])
+    return sorted(
+        (_plain(d) for d in active_campaigns(db).find(query)), key=lambda d: d["campaign"]
+    )
 
 
 def pool_entries(db: Any, campaign: str) -> list[dict[str, Any]]:
