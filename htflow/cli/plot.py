@@ -22,7 +22,8 @@ def plot(
     kind: Annotated[
         list[str] | None,
         typer.Option(
-            help="dos, bands, eos, elastic or parity (ML against DFT, with --campaign) "
+            help="dos, bands, eos, elastic, parity (ML against DFT) or loop (an active "
+            "campaign's best value against DFT calculations); parity and loop need --campaign "
             "(repeatable; default: dos, eos, elastic)."
         ),
     ] = None,
@@ -54,7 +55,8 @@ def _plot(
     if (material_id is None) == (campaign is None):
         raise InputError("give a MATERIAL_ID or --campaign NAME (one of the two)")
     if material_id is not None and set(kinds) & set(CAMPAIGN_ONLY_KINDS):
-        raise InputError("--kind parity plots a whole campaign: give --campaign NAME")
+        kind = sorted(set(kinds) & set(CAMPAIGN_ONLY_KINDS))[0]
+        raise InputError(f"--kind {kind} plots a whole campaign: give --campaign NAME")
     console = Console()
     if campaign is not None:
         with Progress(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -63,8 +63,35 @@ def status(
             f"relaxations reused: {len(report.reused)}, served by {shown}{more} "
             "(their core-hours count there)"
         )
+    if report.active is not None:
+        _print_loop(console, report.active)
     left = "n/a" if report.core_hours_left is None else f"{report.core_hours_left:.2f}"
     console.print(
         f"core-hours used: {report.core_hours_used:.2f} ({report.allocations} SLURM "
         f"allocations); left: {left}"
     )
+
+
+def _print_loop(console: Console, loop: dict[str, Any]) -> None:
+    """The active loop's rounds: round, chosen, best so far, state, stop reason."""
+    unit = f" ({loop['unit']})" if loop["unit"] else ""
+    table = Table(title=f"active loop: {loop['objective']}, pool of {loop['pool_size']}")
+    for column in ("round", "chosen", f"best so far{unit}", "calculations", "state", "stop reason"):
+        table.add_column(column)
+    for row in loop["rounds"]:
+        best = row["best_so_far"]
+        shown = "-" if best is None else f"{best:.4g} ({row['best_label']})"
+        calcs = row["calculations"]
+        table.add_row(
+            str(row["round"]),
+            row["chosen"],
+            shown,
+            "-" if calcs is None else str(calcs),
+            row["state"],
+            row["stop_reason"] or "",
+        )
+    console.print(table)
+    if loop["state"] == "stopped":
+        console.print(f"active loop stopped: {loop['stop_reason']}")
+    else:
+        console.print(f"active loop running: {len(loop['rounds'])} rounds so far")

@@ -95,6 +95,7 @@ class CampaignView:
     throughput: dict[str, Any]
     failures: list[FailureGroup]
     core_hours: dict[str, Any]
+    loop: dict[str, Any] | None = None
 
 
 def campaign_fireworks(
@@ -131,7 +132,16 @@ def campaign_view(uri: str | None, name: str, workflow_page: int = 1) -> Campaig
         throughput=throughput(done),
         failures=failure_groups(fws, launches),
         core_hours=campaign_core_hours(uri, fw_ids),
+        loop=_loop(uri, name),
     )
+
+
+def _loop(uri: str | None, name: str) -> dict[str, Any] | None:
+    """An active campaign's loop: objective, state, stop reason and its rounds; else None."""
+    from htflow.reports.active_loop import loop_view
+
+    view = loop_view(name, uri)
+    return None if view is None else view.as_dict()
 
 
 def _workflows(uri: str | None, fw_ids: set[int]) -> tuple[list[dict[str, Any]], Counter[str]]:

@@ -80,6 +80,23 @@ def firework(fw_id: int) -> str:
     return render_template("firework.html", fw=view, pretty=pretty)
 
 
+@pages.route("/campaign/<name>/loop.png")
+def loop_plot(name: str) -> Any:
+    """An active campaign's loop plot (``htflow plot --kind loop``'s figure), rendered now."""
+    import tempfile
+    from pathlib import Path
+
+    from htflow.exceptions import HtflowError
+    from htflow.reports.loop_plot import plot_loop
+
+    try:
+        with _plot_lock, tempfile.TemporaryDirectory(prefix="htflow-plot-") as tmp:
+            png = plot_loop(name, Path(tmp), db_uri()).read_bytes()
+    except HtflowError as exc:
+        return Response(f"{exc}\n", 404, mimetype="text/plain")
+    return Response(png, mimetype="image/png", headers={"Cache-Control": "private, max-age=30"})
+
+
 @pages.route("/plot/<material_id>/<kind>.png")
 def plot(material_id: str, kind: str) -> Any:
     """A material's DOS, EOS or elastic plot, rendered on demand (``htflow plot``'s figure)."""

@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 
     from matplotlib.figure import Figure
 
-PLOT_KINDS = ("dos", "bands", "eos", "elastic", "parity")
-CAMPAIGN_ONLY_KINDS = ("parity",)
+PLOT_KINDS = ("dos", "bands", "eos", "elastic", "parity", "loop")
+CAMPAIGN_ONLY_KINDS = ("parity", "loop")
 logger = logging.getLogger(__name__)
 
 
@@ -161,7 +161,8 @@ def plot_campaign(
     kinds: tuple[str, ...] = ("dos", "eos", "elastic"),
     progress: Callable[[int, int], None] | None = None,
 ) -> list[Path]:
-    """DOS and EOS per material and one elastic summary for ``campaign``'s materials."""
+    """DOS and EOS per material, one elastic summary for ``campaign``'s materials, and the
+    campaign-wide ``parity`` (funnel) and ``loop`` (active campaign) plots."""
     from htflow.reports.results import campaign_material_ids
 
     ids = campaign_material_ids(campaign, db_uri)
@@ -182,6 +183,14 @@ def plot_campaign(
         else:
             with contextlib.suppress(PlotDataError):
                 written.append(plot_parity(campaign, out_dir, db_uri))
+    if "loop" in kinds:
+        from htflow.reports.loop_plot import plot_loop
+
+        if kinds == ("loop",):
+            written.append(plot_loop(campaign, out_dir, db_uri))  # asked for: say why not
+        else:
+            with contextlib.suppress(PlotDataError):
+                written.append(plot_loop(campaign, out_dir, db_uri))
     return written
 
 

@@ -51,6 +51,9 @@ class CampaignStatus:
         (``spec.htflow_reused``, :mod:`htflow.submit.reuse`): one entry per left-out job, with
         the original's ``fw_id``, job uuid, current ``state`` and ``campaign``. Their
         core-hours count in the original's campaign.
+    active
+        An active campaign's loop (:meth:`htflow.reports.active_loop.LoopView.as_dict`:
+        objective, state, stop reason and one row per round); None for other campaigns.
     """
 
     campaign: str | None
@@ -61,6 +64,7 @@ class CampaignStatus:
     core_hours_left: float | None = None
     allocations: int = 0
     reused: list[dict[str, Any]] = field(default_factory=list)
+    active: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -91,6 +95,11 @@ def campaign_status(
     status.core_hours_used, status.allocations = used, count
     if profile is not None and profile.core_hour_budget is not None:
         status.core_hours_left = profile.core_hour_budget - used
+    if campaign is not None:
+        from htflow.reports.active_loop import loop_view
+
+        view = loop_view(campaign, db_uri)
+        status.active = view.as_dict() if view is not None else None
     return status
 
 
