@@ -182,6 +182,7 @@ def start_loop(lp: LaunchPad, fw_id: int, uuid: str, pool: ActivePoolDoc) -> Loo
         ]
         record_loop(lp.db, record, entries)
     lp.fireworks.update_one({"fw_id": fw_id}, {"$set": {f"spec.{ACTIVE_POOL_RECORDED_KEY}": mark}})
+    logger.info("active campaign %s: pool of %d recorded", spec.name, len(pool.candidates))
     return LoopStep(spec.name, "started", None, f"pool of {len(pool.candidates)}")
 
 

@@ -33,6 +33,7 @@ from htflow.db.active import (
     Prediction,
     RoundDoc,
     TrainingPoint,
+    active_rounds,
     insert_round,
     save_round,
 )
@@ -87,7 +88,7 @@ def choose_round(
     rounds: list[dict[str, Any]],
 ) -> RoundDoc | None:
     """Propose round ``len(rounds)`` and record it (state ``chosen``); None when the batch
-    is empty. A round that exists already is never proposed again: it is returned as stored.
+    is empty. A round that exists already is never replaced: it is returned as stored.
     """
     from htflow.active.learner import propose
 
@@ -114,7 +115,8 @@ def choose_round(
     doc = _round_doc(spec, pool, number, proposal, picks)
     if not insert_round(db, doc):
         logger.warning("round %d of %s exists already: not proposed again", number, spec.name)
-        return None
+        stored = active_rounds(db).find_one({"campaign": spec.name, "round": number})
+        return RoundDoc.model_validate({k: v for k, v in stored.items() if k != "_id"})
     return doc
 
 

@@ -61,6 +61,7 @@ if TYPE_CHECKING:
     from htflow.cluster.profile import ClusterProfile
 
 logger = logging.getLogger("htflow.agent")
+ACTIVE_RECHECK = 30.0  # s between active-loop checks when nothing else prompts one
 
 
 @dataclass
@@ -140,6 +141,8 @@ class Agent:
         self._jobstore: JobStore | None = None
         self._watched: list[str] = []  # directories of the allocations active after a pass
         self._funnels_checked = False
+        self._active_changed = False
+        self._active_checked = 0.0
 
     # ----------------------------------------------------------------- life cycle
     def __enter__(self) -> Agent:
@@ -206,15 +209,18 @@ class Agent:
             # a screen completes only through ingestion; the first pass also finishes an
             # expansion that a kill interrupted
             report.expanded_funnels = len(expand_funnels(lp, self.jobstore))
-        # loops advance every pass: a round also ends by an admin's defuse or cancel
-        steps = advance_active_campaigns(
-            lp,
-            self.jobstore,
-            config.db_uri,
-            check_pools=bool(counts.ingested) or not self._funnels_checked,
-        )
+        if self._active_due(counts.ingested, report.applied_requests):
+            # a round ends by ingestion, or by an admin's defuse, cancel or resume (inbox)
+            steps = advance_active_campaigns(
+                lp,
+                self.jobstore,
+                config.db_uri,
+                check_pools=bool(counts.ingested) or not self._funnels_checked,
+            )
+            self._active_changed = any(step.changed for step in steps)
+            self._active_checked = time.monotonic()
+            report.active_steps = sum(step.changed for step in steps)
         self._funnels_checked = True
-        report.active_steps = sum(step.changed for step in steps)
         open_allocs = topup.open_allocations(lp, profile)
         room = sum(a.room for a in open_allocs)
         report.claimed = claim_ready(lp, self.jobstore, profile, config.launches_dir, room)
@@ -228,6 +234,17 @@ class Agent:
         self._watched = [a["dir"] for a in active if a.get("dir")]
         report.open_launches = records.launches(lp).count_documents({"done": False})
         return report
+
+    def _active_due(self, ingested: int, applied: int) -> bool:
+        """Whether this pass steps the active loops: after news, after a pass that changed
+        one (its next step may follow at once), and at least every ACTIVE_RECHECK s."""
+        return bool(
+            ingested
+            or applied
+            or not self._funnels_checked
+            or self._active_changed
+            or time.monotonic() - self._active_checked >= ACTIVE_RECHECK
+        )
 
     def _hold(self) -> None:
         """Tell open allocations whether more work is coming (asked at most every 2 s)."""

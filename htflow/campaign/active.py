@@ -17,7 +17,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from jobflow import job
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from htflow.launch.spec import ACTIVE_POOL_KEY, CAMPAIGN_KEY, PRIORITY_KEY
 
@@ -46,6 +46,12 @@ class PoolCandidate(BaseModel):
     source: str = Field(description="files, prototypes, materials_project or optimade.")
     formula: str = Field(description="Reduced formula.")
     structure: dict[str, Any] = Field(description="The candidate structure (pymatgen dict, Å).")
+
+    @field_validator("structure", mode="before")
+    @classmethod
+    def _as_dict(cls, value: Any) -> Any:
+        # jobflow decodes the job's arguments: the dict arrives as a pymatgen Structure
+        return value.as_dict() if hasattr(value, "as_dict") else value
 
 
 class ActivePoolDoc(BaseModel):

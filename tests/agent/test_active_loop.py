@@ -226,8 +226,10 @@ def test_a_kill_between_chosen_and_submitted_loses_and_repeats_nothing(world: An
     doc = choose_round(w.lp.db, spec, pool, [])
     assert doc is not None and doc.state == "chosen"
     assert w.dft_fireworks() == []
-    # a proposal of the same round again (the next start's pass) is refused
-    assert choose_round(w.lp.db, spec, pool, []) is None
+    # a proposal of the same round again never replaces it: the stored round comes back
+    again = choose_round(w.lp.db, spec, pool, [])
+    assert again is not None and again.chosen_at == doc.chosen_at
+    assert len(w.rounds()) == 1
     step = w.step()  # the first pass after the start resumes the round
     assert (step.action, step.round, step.detail) == ("submitted", 0, "(resumed)")
     (r0,) = w.rounds()

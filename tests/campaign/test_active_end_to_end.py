@@ -2,11 +2,12 @@
 agent process on the local SLURM with real pw.x, to its stop condition, with a kill -9 of
 the agent in the middle of a round.
 
-A pool of five elemental two-atom cells (diamond Si, C, Ge; hcp Be, Mg: no elemental
-reference flows), ``relax_static_dos`` at the fast protocol, band gap closest to 1 eV,
-initial batch 2, batch 1, a budget of 4 calculations: rounds 0 (2), 1 and 2 (1 each), then
-"budget spent". When round 1 appears, the agent is killed with SIGKILL and started again.
-Marked ``slurm`` and ``pw``.
+A pool of four elemental two-atom cells, the cheapest at the fast protocol (diamond Si and
+C, hcp Be, and diamond Si from a squeezed start; elements: no reference flows; ~15 s of
+pw.x CPU per candidate, where Ge or Mg took 100-140 s), ``relax_static_dos``, band gap
+closest to 1 eV, initial batch 2, batch 1, a budget of 4 calculations: rounds 0 (2), 1 and
+2 (1 each), then "budget spent" (checked before "pool exhausted"). When round 1 appears, the
+agent is killed with SIGKILL and started again. Marked ``slurm`` and ``pw``.
 """
 
 from __future__ import annotations
@@ -47,8 +48,10 @@ CAMPAIGN = {
     "strategy": "active",
     "sources": {
         "prototypes": [
-            {"prototype": "diamond", "sites": {"A": ["Si", "C", "Ge"]}},
-            {"prototype": "hcp", "sites": {"A": ["Be", "Mg"]}},
+            {"prototype": "diamond", "sites": {"A": ["Si", "C"]}},
+            {"prototype": "hcp", "sites": {"A": ["Be"]}},
+            # a squeezed start: its own candidate, relaxed to the same material as Si
+            {"prototype": "diamond", "sites": {"A": ["Si"]}, "lattice_constant": 5.25},
         ]
     },
     "workflow": ["relax_static_dos"],
@@ -60,7 +63,7 @@ CAMPAIGN = {
         "stop": {"no_improvement_rounds": None},
     },
 }
-DEADLINE = 1500.0  # s; about 4 min on two quiet cores
+DEADLINE = 900.0  # s
 FINAL = ("COMPLETED", "FIZZLED", "DEFUSED")
 
 
@@ -142,7 +145,8 @@ def check_nothing_ran_twice(lp: Any, rounds: list[dict[str, Any]]) -> None:
     assert Counter(f["name"] for f in dft) == {"relax": 4, "static": 4, "dos": 4}
     assert all(f["state"] == "COMPLETED" for f in fireworks)
     formulas = Counter(f["spec"]["htflow_identity"]["formula"] for f in dft if f["name"] == "relax")
-    assert sorted(formulas.values()) == [1, 1, 1, 1]
+    assert formulas == {"Si": 2, "C": 1, "Be": 1}  # the two Si starts are two candidates
+    assert all(len(f["launches"]) == 1 for f in fireworks), "a Firework was launched twice"
     chosen_fw_ids = sorted(i for r in rounds for c in r["chosen"] for i in c["fw_ids"])
     assert chosen_fw_ids == sorted(f["fw_id"] for f in dft)
 
@@ -156,5 +160,5 @@ def check_reports(db: str, tmp_path: Path) -> None:
     assert view is not None
     curve = loop_curve(view)
     assert curve.calculations == [1, 2, 3, 4]
-    assert curve.random_basis == "observed+surrogate"  # one candidate was never computed
+    assert curve.random_basis == "observed"  # the budget covered the whole pool
     assert plot_loop(NAME, tmp_path / "plots", db).stat().st_size > 1000

@@ -147,8 +147,11 @@ def test_the_pool_job_runs_without_the_database(write_campaign: Callable[..., Pa
     ((job, _),) = list(planned.flow.iterflow())
     script = (
         "import json, sys\n"
+        "from monty.json import MontyDecoder\n"
         "from htflow.campaign.active import featurize_pool\n"
-        "doc = featurize_pool(json.loads(sys.stdin.read()))\n"
+        "plan = json.loads(sys.stdin.read(), cls=MontyDecoder)  # as jobflow decodes it\n"
+        "assert type(plan['candidates'][0]['structure']).__name__ == 'Structure'\n"
+        "doc = featurize_pool(plan)\n"
         "leaked = sorted(m for m in sys.modules if m.startswith(('htflow.db', 'litemongo', "
         "'htflow.agent')))\n"
         "print(len(doc.features), leaked)\n"

@@ -149,3 +149,23 @@ def test_throughput_bins_completed_launches() -> None:
     assert t["bins"][0]["start"] == "2026-01-01 10:00" and t["per_hour"] == 2.5
     assert max(bar["height"] for bar in t["bars"]) == 120
     assert throughput([])["bins"] == []
+
+
+def test_an_active_campaign_page_shows_its_rounds_and_the_loop_plot(
+    admin: tuple[FlaskClient, str], campaign_db: str
+) -> None:
+    from tests.reports.test_active_loop_report import rounds_world
+
+    client, _ = admin
+    assert 'id="active-loop"' not in client.get("/campaign/alpha").get_data(as_text=True)
+    rounds_world(campaign_db, "alpha")
+    html = client.get("/campaign/alpha").get_data(as_text=True)
+    assert 'id="active-loop"' in html
+    assert "band_gap closest to 1 eV · pool of 4" in html
+    assert "<b>stopped</b>: budget spent: 3 of 3 calculations" in html
+    assert "<td>c0000 Si, c0001 C</td>" in html and "1.1 (c0002)" in html
+    assert 'src="/campaign/alpha/loop.png"' in html
+    png = client.get("/campaign/alpha/loop.png")
+    assert png.status_code == 200 and png.mimetype == "image/png"
+    assert png.data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert client.get("/campaign/nope/loop.png").status_code == 404

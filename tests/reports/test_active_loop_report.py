@@ -65,10 +65,10 @@ def test_expected_best_matches_every_draw_enumerated(lower: bool) -> None:
     assert expected_best([1.0], 2, lower) is None
 
 
-def rounds_world(db: str) -> None:
-    """Three rounds over a pool of four: c0001 failed, c0002 is the best (|1.1 − 1|)."""
+def rounds_world(db: str, name: str = NAME) -> None:
+    """Two rounds over a pool of four: c0001 failed, c0002 is the best (|1.1 − 1|)."""
     record = ActiveCampaignDoc(
-        campaign=NAME,
+        campaign=name,
         path="al.yaml",
         spec=SPEC,
         pool_job_uuid="u",
@@ -93,7 +93,7 @@ def rounds_world(db: str) -> None:
         )
 
     r0 = RoundDoc(
-        campaign=NAME,
+        campaign=name,
         round=0,
         state="done",
         chosen=[chosen(0, "Si"), chosen(1, "C")],
@@ -109,7 +109,7 @@ def rounds_world(db: str) -> None:
         Prediction(index=3, label="c0003", mean=3.0, std=0.5, score=0.0),
     ]
     r1 = RoundDoc(
-        campaign=NAME,
+        campaign=name,
         round=1,
         state="done",
         chosen=[chosen(2, "Ge")],
