@@ -68,6 +68,11 @@ def test_structure_features() -> None:
     assert row[_column("density")] == pytest.approx(nacl.density)
     assert row[_column("min_distance")] == pytest.approx(5.64 / 2)
     assert 0 < row[_column("packing_fraction")] < 1
+    coordination = [
+        featurize([prototype_structure(p, ["Zn", "O"])])[0][_column("mean_coordination")]
+        for p in ("zincblende", "wurtzite", "rocksalt", "cesium_chloride")
+    ]
+    assert coordination == [4, 4, 6, 8]
 
 
 def test_missing_values_are_filled_with_the_mean_over_elements() -> None:
