@@ -82,6 +82,17 @@ def test_observed_and_pending_are_never_chosen() -> None:
     assert initial.chosen[0].reason.startswith("initial: farthest")
 
 
+def test_failed_rows_are_never_chosen_and_count_as_spent() -> None:
+    x, y = _pool(10)
+    observed = {i: float(y[i]) for i in range(4)}
+    proposal = propose(
+        _spec(batch=5, calculations=8), x, observed, {}, {4}, round_index=2, seed=0, failed=[5, 6]
+    )
+    assert sorted(proposal.indices) == [7]  # 4 observed + 1 pending + 2 failed of 8
+    assert [p.index for p in proposal.predictions] == [4, 7, 8, 9]  # pending 4 included
+    assert proposal.training_indices == [0, 1, 2, 3]
+
+
 def test_the_last_batch_is_cut_to_the_budget() -> None:
     x, y = _pool()
     observed = {i: float(y[i]) for i in range(6)}
