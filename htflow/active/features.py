@@ -8,7 +8,9 @@ electrons outside the preceding noble-gas core, per orbital type (Ga: s 2, p 1, 
 A property pymatgen lacks for an element (Pauling electronegativity of He, a radius) is
 replaced by its mean over the elements that have it, so every feature is finite.
 Structure: volume per atom (Å³/atom), density (g/cm³), number of sites, packing fraction
-(spheres of the atomic radii over the cell volume) and the shortest interatomic distance (Å).
+(spheres of the atomic radii over the cell volume), the shortest interatomic distance (Å)
+and the mean coordination number (neighbours within 1.1 × each site's shortest distance,
+pymatgen's ``MinimumDistanceNN``: 4 zincblende, 6 rocksalt, 8 CsCl).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 import numpy as np
+from pymatgen.analysis.local_env import MinimumDistanceNN
 from pymatgen.core import Element
 
 from htflow.exceptions import InputError
@@ -49,6 +52,7 @@ STRUCTURE_FEATURES = (
     "nsites",
     "packing_fraction",
     "min_distance",
+    "mean_coordination",
 )
 FEATURE_NAMES: tuple[str, ...] = (
     *(f"{stat}_{prop}" for prop in ELEMENT_PROPERTIES for stat in STATISTICS),
@@ -127,8 +131,17 @@ def structure_features(structure: Structure) -> np.ndarray:
     distances = structure.get_neighbor_list(cutoff)[3]
     distances = distances[distances > 1e-8]
     shortest = float(distances.min()) if distances.size else cutoff
+    neighbours = MinimumDistanceNN(tol=0.1, cutoff=cutoff)
+    coordination = np.mean([neighbours.get_cn(structure, i) for i in range(nsites)])
     return np.array(
-        [volume_per_atom, structure.density, nsites, spheres / structure.volume, shortest]
+        [
+            volume_per_atom,
+            structure.density,
+            nsites,
+            spheres / structure.volume,
+            shortest,
+            coordination,
+        ]
     )
 
 

@@ -19,6 +19,8 @@ from htflow.active.surrogate import make_surrogate
 from htflow.exceptions import InputError
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
+
     from htflow.active.spec import ActiveSpec
 
 MIN_TRAINING = 2
@@ -131,6 +133,7 @@ def propose(
     *,
     round_index: int,
     seed: int,
+    failed: Collection[int] = (),
 ) -> Proposal:
     """The next batch for a pool with features ``x_pool`` (rows are candidates).
 
@@ -151,6 +154,9 @@ def propose(
         The round being proposed (0 for the first).
     seed
         Seeds the initial random pick and the surrogate's optimizer.
+    failed
+        Rows sent to DFT that gave no value (a failed run, a missing field): never chosen
+        again, counted as spent calculations, not trained on.
 
     The batch is ``initial_size`` (round 0) or ``batch_size`` candidates, cut to the
     calculations budget left and to the open candidates; it can be empty. Observed and
@@ -159,17 +165,18 @@ def propose(
     (infeasible ones too) and the acquisition chooses.
     """
     n = len(x_pool)
-    bad = [i for i in [*observed, *pending] if not 0 <= i < n]
+    closed = set(observed) | set(pending) | set(failed)
+    bad = sorted(i for i in closed if not 0 <= i < n)
     if bad:
         raise InputError(f"candidate row {bad[0]} is outside the pool of {n}: check the indices")
-    open_rows = [i for i in range(n) if i not in observed and i not in pending]
+    open_rows = [i for i in range(n) if i not in closed]
     size = spec.initial_size() if round_index == 0 else spec.acquisition.batch_size
-    size = batch_allowance(spec.budget, len(observed) + len(pending), size, len(open_rows))
+    size = batch_allowance(spec.budget, len(closed), size, len(open_rows))
     unit = spec.objective.unit
     best = feasible_best(spec, observed, feasible)
     base = {"round": round_index, "field": spec.objective.field, "unit": unit, "seed": seed}
     if len(observed) < MIN_TRAINING:
-        taken = sorted([*observed, *pending])
+        taken = sorted(closed)
         chosen = _initial(x_pool=x_pool, taken=taken, open_rows=open_rows, size=size, seed=seed)
         return Proposal(kind="initial", chosen=chosen, feasible_best=best, **base)
 

@@ -60,8 +60,8 @@ class Known:
 
     @property
     def pending(self) -> set[int]:
-        """Chosen rows without a value: in flight, or failed (never chosen again)."""
-        return self.chosen - set(self.observed)
+        """Chosen rows still in flight (neither a value nor a failure yet)."""
+        return self.chosen - set(self.observed) - self.failed
 
 
 def known_from(rounds: list[dict[str, Any]]) -> Known:
@@ -97,7 +97,7 @@ def choose_round(
     number = len(rounds)
     known = known_from(rounds)
     x_pool = np.array([entry["features"] for entry in pool], dtype=float)
-    # failed rows go in as pending: counted against the budget and never chosen again
+    # failed rows: counted against the budget, never chosen again, never trained on
     proposal = propose(
         active,
         x_pool,
@@ -106,6 +106,7 @@ def choose_round(
         known.pending,
         round_index=number,
         seed=active.initial.seed,
+        failed=known.failed,
     )
     picks = [c for c in proposal.chosen if c.index not in known.chosen]
     if len(picks) != len(proposal.chosen):  # the learner's contract; never submit twice
