@@ -48,6 +48,8 @@ def replay_table(replays: dict[str, Any]) -> str:
     ]
     for key in sorted(k for k in replays if k.startswith("batch_")):
         seeds = replays[key]["seeds"].values()
+        if not seeds:  # a replay that has just started
+            continue
         top1 = [s["top1"] for s in seeds]
         top3 = [s["top3"] for s in seeds]
         batch = key.removeprefix("batch_")
