@@ -9,15 +9,18 @@
     PYTHONPATH=. .venv/bin/python benchmarks/active_learning.py --markdown
 
 The objective is ``band_gap`` closest to 1.4 eV. ``--part truth`` records, per candidate
-of benchmarks/_active_pool.py, the band gap of the campaign's first two jobs (_active_dft.py)
-in ``--out`` as soon as it exists; a rerun skips what is recorded. With ``--reuse-runs DIR``
-a finished run of the same calculation in ``DIR/candidate_<name>`` is parsed instead of
-running pw.x (the record says ``source: reused`` and where from); ``--reuse-only`` never
-runs pw.x. ``--part replay`` runs ``htflow.active.replay.replay`` (GP, EI, Kriging
-believer: the code the live loop runs) on the recorded gaps until the pool's top 3 are
-found, for each seed and batch size, and compares the evaluations needed with random
-order (exact expectation k(N + 1)/(k + 1), and simulated orders for the spread). The live
-run through the agent and the local SLURM is measured separately (docs/active_learning.md).
+of benchmarks/funnel.py's pool (``_funnel_cases.pool``), the band gap of the campaign's
+first two jobs (_active_dft.py) in ``--out`` as soon as it exists; a rerun skips what is
+recorded. With ``--reuse-runs DIR`` a finished run of the same calculation in
+``DIR/<name>`` or ``DIR/candidate_<name>`` is parsed instead of running pw.x (the record
+says ``source: reused`` and where from); ``--reuse-only`` never runs pw.x.
+
+``--part replay`` runs ``htflow.active.replay.replay`` (GP, EI, Kriging believer: the code
+the live loop runs) on the recorded gaps until the pool's top 3 are found, for each seed
+and batch size, and compares the evaluations needed with random order (exact expectation
+k(N + 1)/(k + 1), and simulated orders for the spread); then a leave-one-out of the same GP
+says how well it can rank the top 3 at best. The live run through the agent and the local
+SLURM is measured separately (docs/active_learning.md).
 """
 
 from __future__ import annotations
@@ -32,8 +35,8 @@ from typing import Any
 
 import numpy as np
 from _active_dft import reused_record, run_record
-from _active_pool import pool
 from _active_report import TARGET_GAP, markdown
+from _funnel_cases import pool
 from scipy.stats import spearmanr
 
 from htflow.active.features import featurize
