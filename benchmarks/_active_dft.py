@@ -1,63 +1,36 @@
 """Ground truth of benchmarks/active_learning.py: one candidate's band gap at the fast protocol.
 
-The calculation is the first two jobs of the campaign's ``relax_static_dos``: the vc-relax
-every workflow starts with (``RelaxMaker``), then a static SCF serving the ``energy``
-property (``StaticMaker`` through ``serving``, told whether the relaxation found a metal),
-run with jobflow's ``run_locally``. The band gap is the static's (pw.x's highest occupied
-and lowest unoccupied levels on its k mesh, ``PwTaskDoc.output.band_gap``).
+The calculation is benchmarks/funnel.py's (``_funnel_dft.energy_flow``, run by its
+``run_flow`` with jobflow's ``run_locally``): the first two jobs of the campaign's
+``relax_static_dos``, the vc-relax every workflow starts with, then a static SCF serving
+the ``energy`` property, told whether the relaxation found a metal. The band gap is the
+static's (pw.x's highest occupied and lowest unoccupied levels on its k mesh,
+``PwTaskDoc.output.band_gap``).
 
-A finished run of the same calculation elsewhere (benchmarks/funnel.py's screen runs the
-same two jobs on the same pool) can be read instead of run: :func:`reused_record` accepts a
-directory only when it holds one successful vc-relax and one successful static whose inputs
-say the same protocol, pseudo family and served property, and whose relaxation started from
-this candidate's structure.
+A finished run of the same calculation elsewhere (benchmarks/funnel.py's screen runs it on
+the same pool) can be read instead of run: :func:`reused_record` accepts a directory only
+when it holds one successful vc-relax and one successful static whose inputs say the same
+protocol, pseudo family and served property, and whose relaxation started from this
+candidate's structure.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import time
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from _funnel_dft import attempt_costs, energy_flow, run_flow
 from pymatgen.analysis.structure_matcher import StructureMatcher
 
-from htflow.qe.jobs import RelaxMaker, StaticMaker, serving
 from htflow.qe.outputs import build_task_doc
-from htflow.qe.schemas import PwTaskDoc
-from htflow.qe.sets import PwInputGenerator
-from htflow.qe.stdout_parser import parse_initial_structure, parse_stdout
+from htflow.qe.stdout_parser import parse_initial_structure
 
 if TYPE_CHECKING:
-    from jobflow import Flow
     from pymatgen.core import Structure
 
+    from htflow.qe.schemas import PwTaskDoc
+
 SERVED_PROPERTY = "energy"
-
-
-def gap_flow(structure: Structure, protocol: str, family: str) -> Flow:
-    """vc-relax → static serving ``energy``, as a campaign's relax_static_dos starts."""
-    from jobflow import Flow
-
-    def generator(calculation: Any) -> PwInputGenerator:
-        return PwInputGenerator(calculation=calculation, protocol=protocol, pseudo_family=family)
-
-    relax = RelaxMaker(input_set_generator=generator("vc-relax")).make(structure)
-    static = serving(StaticMaker(input_set_generator=generator("scf")), SERVED_PROPERTY)
-    job = static.make(relax.output.structure, is_metal=relax.output.output.is_metal)
-    return Flow([relax, job], output=job.output, name="relax static")
-
-
-def attempt_costs(root: Path) -> dict[str, Any]:
-    """CPU seconds × ranks and pw.x attempts over every ``pw*.out`` under ``root``."""
-    core_seconds, attempts = 0.0, 0
-    for out in sorted(root.glob("*/pw*.out")):
-        data = parse_stdout(out.read_text(errors="replace"))
-        attempts += 1
-        core_seconds += (data.cpu_time or data.wall_time or 0.0) * (data.nprocs or 1)
-    return {"core_seconds": core_seconds, "pw_attempts": attempts}
 
 
 def _first_attempt_output(directory: Path) -> Path:
@@ -83,25 +56,8 @@ def _gap_fields(static: PwTaskDoc, relax: PwTaskDoc) -> dict[str, Any]:
 
 def run_record(structure: Structure, root: Path, protocol: str, family: str) -> dict[str, Any]:
     """Run the relax → static of one candidate in ``root`` (emptied first); its record."""
-    from jobflow import run_locally
-
-    if root.exists():  # an interrupted run's directories: not recorded, not reused
-        shutil.rmtree(root)
-    root.mkdir(parents=True)
-    cwd = os.getcwd()
-    started = time.perf_counter()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            warnings.simplefilter("ignore", DeprecationWarning)
-            run_locally(gap_flow(structure, protocol, family), root_dir=root, create_folders=True)
-    finally:
-        os.chdir(cwd)  # run_locally leaves the process in the last job's directory
-    record: dict[str, Any] = {
-        "source": "run",
-        "elapsed_seconds": time.perf_counter() - started,
-        **attempt_costs(root),
-    }
+    _, elapsed = run_flow(energy_flow(structure, protocol, family), root)
+    record: dict[str, Any] = {"source": "run", "elapsed_seconds": elapsed, **attempt_costs(root)}
     found = _relax_and_static(root)
     if isinstance(found, str):
         return {**record, "status": "failed", "reason": found}

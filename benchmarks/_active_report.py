@@ -48,6 +48,8 @@ def replay_table(replays: dict[str, Any]) -> str:
     ]
     for key in sorted(k for k in replays if k.startswith("batch_")):
         seeds = replays[key]["seeds"].values()
+        if not seeds:  # a replay that has just started
+            continue
         top1 = [s["top1"] for s in seeds]
         top3 = [s["top3"] for s in seeds]
         batch = key.removeprefix("batch_")
@@ -72,6 +74,25 @@ def replay_table(replays: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def surrogate_table(check: dict[str, Any]) -> str:
+    """The GP's leave-one-out over the truth: overall quality and the top 3's ranks."""
+    rows = [
+        "Leave-one-out of the replays' GP over the truth (each candidate from all the others): "
+        f"RMSE {check['rmse_ev']:.2f} eV (band gaps spread {check['gap_std_ev']:.2f} eV), "
+        f"Spearman {check['spearman_gap']:.2f} on the gap and "
+        f"{check['spearman_distance']:.2f} on |gap − 1.4|.",
+        "",
+        "| true top 3 | band gap (eV) | predicted from the others (eV) | rank by prediction |",
+        "|---|---:|---:|---:|",
+    ]
+    for item in check["top3"]:
+        rows.append(
+            f"| {item['name']} | {item['gap_ev']:.3f} | {item['loo_ev']:.2f} "
+            f"| {item['rank_by_loo']} |"
+        )
+    return "\n".join(rows)
+
+
 def markdown(data: dict[str, Any]) -> str:
     """All tables of the record that exist."""
     parts = []
@@ -79,6 +100,8 @@ def markdown(data: dict[str, Any]) -> str:
         parts += ["### Ground truth", truth_table(data["truth"])]
     if data.get("replay", {}).get("random"):
         parts += ["### Replays", replay_table(data["replay"])]
+    if data.get("replay", {}).get("surrogate_loo"):
+        parts += ["### The surrogate", surrogate_table(data["replay"]["surrogate_loo"])]
     if data.get("commands"):
         parts += ["Commands:", *(f"    {c}" for c in data["commands"])]
     return "\n\n".join(parts) if parts else "(nothing recorded yet)"
