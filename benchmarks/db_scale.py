@@ -52,7 +52,8 @@ def small_complete_dos(structure: Any, efermi: float, n_energies: int) -> dict[s
     return dos.as_dict()
 
 
-def fill(uri: str, n: int, n_energies: int) -> tuple[float, list[str]]:
+def fill(uri: str, n: int, n_energies: int, dos: bool = True) -> tuple[float, list[str]]:
+    """Ingest ``n`` materials (and, with ``dos``, a CompleteDos blob each); (seconds, ids)."""
     from pymatgen.core import Structure
 
     from htflow.db.collections import open_database
@@ -65,7 +66,7 @@ def fill(uri: str, n: int, n_energies: int) -> tuple[float, list[str]]:
     templates = [synthetic_material(i, rng) for i in range(min(n, TEMPLATES))]
     blob_templates = [
         small_complete_dos(Structure.from_dict(t["structure"]), t["efermi"], n_energies)
-        for t in templates[:50]
+        for t in templates[: 50 if dos else 1]
     ]
     ids = []
     start = time.perf_counter()
@@ -102,7 +103,8 @@ def fill(uri: str, n: int, n_energies: int) -> tuple[float, list[str]]:
             ids.append(mid)
             if len(batch) == 1000 or i == n - 1:
                 materials.insert_many(batch)
-                blobs.insert_many(blob_batch)
+                if dos:
+                    blobs.insert_many(blob_batch)
                 upsert_summary(target, batch)
                 batch, blob_batch = [], []
     return time.perf_counter() - start, ids

@@ -10,7 +10,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "htflow"
 # Packages that must never reach the database or the writer (compute side, pure logic).
 NO_DATABASE = ("launch", "qe", "vasp", "quality", "walltime", "campaign", "ml")
-DATABASE_SIDE = {"db", "agent", "actions", "builders", "reports", "dashboard", "cli"}
+DATABASE_SIDE = {"db", "agent", "actions", "builders", "reports", "dashboard", "optimade", "cli"}
 
 
 def _unit(path: Path) -> str:

@@ -136,13 +136,32 @@ def test_fizzled_calculation_can_be_submitted_again(launchpad: LaunchPad) -> Non
     assert submit_flow(relax(silicon()), launchpad).submitted
 
 
-def test_partly_duplicate_flow_is_added_whole(launchpad: LaunchPad) -> None:
-    assert submit_flow(relax(silicon()), launchpad).submitted
+def test_partly_duplicate_flow_is_added_but_its_starting_relax_reused(
+    launchpad: LaunchPad,
+) -> None:
+    first = submit_flow(relax(silicon()), launchpad)
     flow = Flow([relax(silicon()), static_dos(silicon())])
     result = submit_flow(flow, launchpad)
     assert result.submitted
     assert [d.job_name for d in result.duplicates] == ["relax"]
-    assert launchpad.fireworks.count_documents({}) == 4
+    (reuse,) = result.reused
+    assert reuse.original_fw_id == next(iter(first.fw_ids.values()))
+    assert launchpad.fireworks.count_documents({}) == 3
+    # appended under the original relax: every root of the new workflow waits for it
+    static = launchpad.fireworks.find_one({"name": "static"})
+    assert static["state"] == "WAITING"
+
+
+def test_partly_duplicate_flow_without_starting_relax_is_added_whole(
+    launchpad: LaunchPad,
+) -> None:
+    assert submit_flow(static_dos(silicon()), launchpad).submitted
+    static = StaticMaker(input_set_generator=PwInputGenerator(calculation="scf", protocol="fast"))
+    flow = Flow([static_dos(silicon()), static.make(silicon(5.2))])
+    result = submit_flow(flow, launchpad)
+    assert result.submitted and not result.reused
+    assert {d.job_name for d in result.duplicates} == {"static", "dos"}
+    assert launchpad.fireworks.count_documents({}) == 5
 
 
 def test_dedupe_false_always_adds(launchpad: LaunchPad) -> None:

@@ -24,6 +24,11 @@ class ActionOutcome(BaseModel):
     fw_ids: list[int] = Field(default_factory=list, description="The Fireworks it touched.")
     duplicates: int = Field(0, ge=0, description="submit_flow: jobs already in the database.")
     n_jobs: int = Field(0, ge=0, description="submit_flow: jobs in the flow.")
+    reused: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="submit_flow: relaxations left out, served by an existing Firework "
+        "(spec.htflow_reused entries: job_uuid and fw_id of the original, replaced_job, name).",
+    )
 
     def line(self) -> str:
         """One line for the CLI: ``rerun applied: 3 Fireworks (…)``."""

@@ -38,6 +38,9 @@ def submit(lp: LaunchPad, request: SubmitFlowRequest, _profile: Any = None) -> A
         campaign = ((doc or {}).get("spec") or {}).get(CAMPAIGN_KEY)
     if result.submitted:
         message = f"{len(fw_ids)} Fireworks added ({len(result.duplicates)} duplicates)"
+        if result.reused:
+            served = ", ".join(f"fw {r.original_fw_id}" for r in result.reused)
+            message += f"; {len(result.reused)} relaxations reused ({served})"
     else:
         message = f"nothing added: {len(result.duplicates)} of {result.n_jobs} jobs are duplicates"
     outcome = outcome_of(
@@ -47,5 +50,6 @@ def submit(lp: LaunchPad, request: SubmitFlowRequest, _profile: Any = None) -> A
         fw_ids,
         duplicates=len(result.duplicates),
         n_jobs=result.n_jobs,
+        reused=[reuse.as_spec() for reuse in result.reused],
     )
     return outcome.model_copy(update={"campaign": campaign})

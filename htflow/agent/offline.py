@@ -321,19 +321,30 @@ def ingest(
         raise IngestError(f"{launch_dir} is not an offline launch of this LaunchPad")
     fw_id = int(run["fw_id"])
     if run.get("completed") or run.get("deprecated"):
+        outputs = 0
+        if run.get("completed") and not run.get("deprecated") and "fwaction" in offline:
+            # repairs a result FireWorks applied before its outputs were copied
+            outputs = _harvest(launch_dir, jobstore, only_missing=True)
         _route_new_fireworks(launchpad, fw_id, job_type_of, resources)
         state = launchpad.launches.find_one({"launch_id": launch_id}, {"state": 1})["state"]
-        return IngestResult(fw_id, launch_id, state, applied=False)
+        return IngestResult(fw_id, launch_id, state, applied=False, outputs=outputs)
     if "fwaction" not in offline:
         if "started_on" not in offline:
             return IngestResult(fw_id, launch_id, "RESERVED", applied=False)
         launchpad.recover_offline(launch_id, ignore_errors=True)  # records RUNNING and ping
+        finished = launchpad.offline_runs.find_one({"launch_id": launch_id}, {"completed": 1})
+        if finished and finished.get("completed"):
+            # the worker wrote its result between the read above and FireWorks' own read:
+            # FireWorks applied it, so copy the outputs now, before a child can be claimed
+            return ingest(
+                launchpad, jobstore, launch_dir, job_type_of=job_type_of, resources=resources
+            )
         return IngestResult(fw_id, launch_id, "RUNNING", applied=False)
 
-    fw_dict = json.loads((launch_dir / FW_FILE).read_text())
-    _check_importable(launch_dir, fw_dict, offline["fwaction"])
-    job = _job_of(Firework.from_dict(fw_dict))
-    outputs = harvest_outputs(launch_dir, jobstore, [job.uuid])
+    _check_importable(
+        launch_dir, json.loads((launch_dir / FW_FILE).read_text()), offline["fwaction"]
+    )
+    outputs = _harvest(launch_dir, jobstore)
     failed = launchpad.recover_offline(launch_id, ignore_errors=True, print_errors=True)
     if failed is not None:
         raise IngestError(
@@ -342,6 +353,15 @@ def ingest(
         )
     _route_new_fireworks(launchpad, fw_id, job_type_of, resources)
     return IngestResult(fw_id, launch_id, str(offline["state"]), applied=True, outputs=outputs)
+
+
+def _harvest(launch_dir: Path, jobstore: JobStore, *, only_missing: bool = False) -> int:
+    """Copy the launch's job outputs from its directory into the agent's JobStore (with
+    ``only_missing``: only when the JobStore has none of that job's outputs yet)."""
+    job = _job_of(Firework.from_dict(json.loads((launch_dir / FW_FILE).read_text())))
+    if only_missing and jobstore.docs_store.count({"uuid": job.uuid}):
+        return 0
+    return harvest_outputs(launch_dir, jobstore, [job.uuid])
 
 
 def _job_of(fw: Firework) -> Job:

@@ -2,8 +2,9 @@
 
 One Flow per workflow keeps duplicate detection useful: adding ``elastic`` to a campaign
 whose ``relax_static_dos`` already ran adds only the elastic flows. Every workflow starts
-with its own relaxation (EOS and elastic need the relaxed volume), so the starting
-structure of a prototype only has to be close.
+with the same relaxation (EOS and elastic need the relaxed volume), so the starting
+structure of a prototype only has to be close; submission runs it once per material and
+points the other flows at it (``htflow.submit.reuse``).
 """
 
 from __future__ import annotations

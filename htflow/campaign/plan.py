@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from htflow.campaign.build import build_flows
-from htflow.campaign.dedupe import dedupe_within, is_database_duplicate
+from htflow.campaign.dedupe import dedupe_within, is_database_duplicate, planned_reuses
 from htflow.campaign.filters import FILTER_NAMES, apply_filters, check_candidate
 from htflow.campaign.references import REFERENCE_WORKFLOW, reference_flows
 from htflow.campaign.sources import generate_candidates
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from htflow.campaign.build import PlannedFlow
     from htflow.campaign.candidate import Candidate
+    from htflow.campaign.dedupe import PlannedReuse
     from htflow.campaign.spec import CampaignSpec
 
 
@@ -56,6 +57,9 @@ class CampaignPlan:
         Flows whose every calculation is already done or queued in the database.
     notes
         Sources skipped (offline, no API key) and similar remarks.
+    reuses
+        Starting relaxations of ``flows`` that submission will not run: served by a
+        Firework in the database or by an earlier flow's relaxation (``htflow.submit.reuse``).
     """
 
     spec: CampaignSpec
@@ -67,6 +71,7 @@ class CampaignPlan:
     flows: list[PlannedFlow]
     database_duplicates: list[PlannedFlow] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    reuses: list[PlannedReuse] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         """Counts for the summary: generated, filtered by filter, duplicates, flows."""
@@ -79,7 +84,12 @@ class CampaignPlan:
             p.workflow == REFERENCE_WORKFLOW for p in self.flows
         )
         out["flows to submit"] = len(self.flows)
-        out["jobs to submit"] = sum(len(list(p.flow.iterflow())) for p in self.flows)
+        out["relaxations reused from database"] = sum(r.fw_id is not None for r in self.reuses)
+        out["relaxations shared within campaign"] = sum(
+            r.from_flow is not None for r in self.reuses
+        )
+        jobs = sum(len(list(p.flow.iterflow())) for p in self.flows)
+        out["jobs to submit"] = jobs - len(self.reuses)
         return out
 
 
@@ -151,6 +161,10 @@ def plan_campaign(
                 fresh.append(planned)
             report("database", i + 1, len(flows))
         flows = fresh
+    # submission reuses relaxations only when it checks the database (submit_flow's dedupe)
+    reuses = []
+    if spec.dedupe.against_database:
+        reuses = planned_reuses([p.flow for p in flows], launchpad, spec.protocol)
     return CampaignPlan(
         spec=spec,
         path=path,
@@ -161,6 +175,7 @@ def plan_campaign(
         flows=flows,
         database_duplicates=db_duplicates,
         notes=notes,
+        reuses=reuses,
     )
 
 

@@ -101,6 +101,9 @@ def demo(
     console.print(f"Fireworks: {states}")
     if result.results is not None:
         console.print(rich_table(result.results, title="demo results"))
+        from htflow.cli.results import print_screening
+
+        print_screening(result.campaign, result.db_uri, console)
     console.print(f"{len(result.plots)} plots in {result.out_dir / 'plots'}")
     timings = ", ".join(f"{k} {v:.0f} s" for k, v in result.timings.items())
     console.print(f"wall time: {timings}")

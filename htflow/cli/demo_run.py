@@ -48,6 +48,8 @@ class DemoResult:
     ----------
     out_dir, home, db_uri
         The output directory, the demo's htflow home and its database URI.
+    campaign
+        The campaign's name.
     states
         Firework state → count at the end.
     results
@@ -62,6 +64,7 @@ class DemoResult:
     out_dir: Path
     home: Path
     db_uri: str
+    campaign: str = "demo"
     states: dict[str, int] = field(default_factory=dict)
     results: pd.DataFrame | None = None
     plots: list[Path] = field(default_factory=list)
@@ -135,6 +138,9 @@ def run_demo(
     db_uri = settings.db_uri if use_user_home else None
     db_uri = db_uri or f"file://{home / 'db'}"
     result = DemoResult(out_dir=out_dir, home=home, db_uri=db_uri)
+    from htflow.campaign.spec import load_campaign
+
+    result.campaign = load_campaign(campaign).name
     start = time.monotonic()
     with _timed(result.timings, "cluster"):
         stage("cluster")
@@ -160,7 +166,8 @@ def run_demo(
     result.results = results_table(plan.spec.name, db_uri)
     with _timed(result.timings, "plots"):
         stage("plots")
-        result.plots = plot_campaign(plan.spec.name, out_dir / "plots", db_uri)
+        kinds = ("dos", "eos", "elastic") + (("parity",) if plan.spec.funnel else ())
+        result.plots = plot_campaign(plan.spec.name, out_dir / "plots", db_uri, kinds=kinds)
     result.timings["total"] = time.monotonic() - start
     return result
 

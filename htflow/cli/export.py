@@ -1,4 +1,8 @@
-"""``htflow export``: materials to CGCNN, extended XYZ or parquet; ``htflow export build``."""
+"""``htflow export``: materials to CGCNN, extended XYZ or parquet; ``htflow export build``.
+
+The three exports name their columns the same way (``--property``, repeated for extended
+XYZ and parquet), and each carries ``material_id`` and the quality of every property in it.
+"""
 
 from __future__ import annotations
 
@@ -89,7 +93,10 @@ def cgcnn(  # noqa: PLR0917 (typer options)
 def extxyz(  # noqa: PLR0917 (typer options)
     target: Annotated[Path, typer.Argument(help="File to write (.xyz).")],
     properties: Annotated[
-        list[str], typer.Option("--property", help="Property to include (repeat).")
+        list[str],
+        typer.Option(
+            "--property", help="Property to include (repeat); material_id is always there."
+        ),
     ],
     filter_: FilterOpt = None,
     db: UriOpt = None,
@@ -116,7 +123,15 @@ def extxyz(  # noqa: PLR0917 (typer options)
 @export_app.command("parquet")
 def parquet(  # noqa: PLR0917 (typer options)
     target: Annotated[Path, typer.Argument(help="File to write (.parquet).")],
-    fields: Annotated[list[str], typer.Option("--field", help="Column to include (repeat).")],
+    fields: Annotated[
+        list[str],
+        typer.Option(
+            "--property",
+            "--field",
+            help="Column to include (repeat); material_id always comes first. "
+            "--field is the old name.",
+        ),
+    ],
     filter_: FilterOpt = None,
     db: UriOpt = None,
     overwrite: OverwriteOpt = False,

@@ -25,6 +25,7 @@ def _register() -> None:
     from htflow.cli.demo import demo
     from htflow.cli.export import export_app
     from htflow.cli.init import init
+    from htflow.cli.optimade import optimade_app
     from htflow.cli.plot import plot
     from htflow.cli.pseudos import pseudos_app
     from htflow.cli.results import results
@@ -42,6 +43,7 @@ def _register() -> None:
         name="dashboard",
         help="The campaign dashboard: progress, failures, actions (sign-in; users add).",
     )
+    app.add_typer(optimade_app, name="optimade", help="Serve the materials as an OPTIMADE v1 API.")
     app.command("init", help="Write a commented ~/.htflow.yaml.")(init)
     app.command("submit", help="Submit a campaign (--dry-run: candidates, nothing submitted).")(
         submit

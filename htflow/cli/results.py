@@ -80,10 +80,10 @@ def results(
     if any((frame[c] == "suspect").any() for c in quality):
         console.print("why a value is suspect: htflow results [CAMPAIGN | MATERIAL_ID] --checks")
     if campaign and not is_material_id(campaign):
-        _print_screening(campaign, db, console)
+        print_screening(campaign, db, console)
 
 
-def _print_screening(campaign: str, db: str | None, console: Any) -> None:
+def print_screening(campaign: str, db: str | None, console: Any) -> None:
     """The funnel's decisions (kept and screened out, with the reason), if it had one."""
     from htflow.reports.screening import screening_table
 

@@ -55,6 +55,14 @@ def status(
         for cause, count in sorted(counts.items(), key=lambda kv: -kv[1]):
             table.add_row(cause, str(count))
         console.print(table)
+    if report.reused:
+        served = sorted({(e["fw_id"], e["state"], e["campaign"]) for e in report.reused})
+        shown = ", ".join(f"fw {i} ({state}, campaign {c})" for i, state, c in served[:5])
+        more = f" and {len(served) - 5} more" if len(served) > 5 else ""
+        console.print(
+            f"relaxations reused: {len(report.reused)}, served by {shown}{more} "
+            "(their core-hours count there)"
+        )
     left = "n/a" if report.core_hours_left is None else f"{report.core_hours_left:.2f}"
     console.print(
         f"core-hours used: {report.core_hours_used:.2f} ({report.allocations} SLURM "

@@ -128,18 +128,21 @@ def _show(plan: CampaignPlan, console: Console) -> None:
     in_db: dict[int, list[str]] = {}
     for p in plan.database_duplicates:
         in_db.setdefault(id(p.candidate), []).append(p.workflow)
+    reused = _reused_relaxations(plan)
     table = Table(title=f"campaign {plan.spec.name} ({plan.spec.protocol} protocol)")
-    for column in ("formula", "sites", "system", "entry", "to submit", "in database"):
+    columns = ["formula", "sites", "system", "entry", "to submit", "in database"]
+    for column in columns + (["relaxation reused"] if plan.reuses else []):
         table.add_column(column)
     for c in plan.candidates:
-        table.add_row(
+        row = [
             c.formula,
             str(len(c.structure)),
             crystal_system(c.structure),
             c.entry,
             ", ".join(planned.get(id(c), [])) or "-",
             ", ".join(in_db.get(id(c), [])) or "-",
-        )
+        ]
+        table.add_row(*row, *(["; ".join(reused.get(id(c), [])) or "-"] if plan.reuses else []))
     console.print(table)
     left_out = Table(title="left out")
     if any(plan.filtered.values()) or plan.duplicates_within:
@@ -159,6 +162,31 @@ def _show(plan: CampaignPlan, console: Console) -> None:
     console.print(counts)
     for note in plan.notes:
         console.print(f"note: {note}")
+    if plan.reuses:
+        counted = plan.counts()
+        from_db = counted["relaxations reused from database"]
+        console.print(
+            f"reuse: {len(plan.reuses)} starting relaxations will not run again "
+            f"({from_db} served by the database, {len(plan.reuses) - from_db} shared between "
+            "this campaign's flows)"
+        )
+
+
+def _reused_relaxations(plan: CampaignPlan) -> dict[int, list[str]]:
+    """Candidate (by id) → ``workflows ← what serves their relaxation``, one per source."""
+    by_source: dict[int, dict[str, list[str]]] = {}
+    for reuse in plan.reuses:
+        planned = plan.flows[reuse.flow]
+        if reuse.from_flow is not None:
+            source = plan.flows[reuse.from_flow].workflow
+        else:
+            source = f"fw {reuse.fw_id} ({str(reuse.state).lower()})"
+        sources = by_source.setdefault(id(planned.candidate), {})
+        sources.setdefault(source, []).append(planned.workflow)
+    return {
+        key: [f"{', '.join(users)} ← {source}" for source, users in sources.items()]
+        for key, sources in by_source.items()
+    }
 
 
 def _show_vasp_jobs(plan: CampaignPlan, console: Console) -> None:

@@ -138,10 +138,13 @@ def _workflows(uri: str | None, fw_ids: set[int]) -> tuple[list[dict[str, Any]],
     rows = []
     states: Counter[str] = Counter()
     for wf in scan(uri, "workflows", ["nodes", "name", "state", "fw_states"]):
-        nodes = list(wf.get("nodes") or [])
-        if not nodes or nodes[0] not in fw_ids:
+        # A workflow can hold several campaigns' Fireworks (a flow that reuses another's
+        # relaxation is appended to its workflow): count the campaign's own.
+        nodes = [n for n in wf.get("nodes") or [] if n in fw_ids]
+        if not nodes:
             continue
-        by_state = Counter(str(s) for s in (wf.get("fw_states") or {}).values())
+        fw_states = {int(k): v for k, v in (wf.get("fw_states") or {}).items()}
+        by_state = Counter(str(fw_states.get(n)) for n in nodes)
         rows.append(
             {
                 "first_fw": min(nodes),

@@ -76,6 +76,32 @@ def query(
     return frame
 
 
+def select_materials(
+    criteria: dict[str, Any], fields: list[str], uri: str | None = None
+) -> pd.DataFrame:
+    """The engine of :func:`query` without its checks: rows by material_id, never an error.
+
+    For servers that validate fields themselves (the OPTIMADE API): a filter on a property
+    no material has is simply empty. Same backends and pushdown as :func:`query`.
+    """
+    return _run(dict(criteria), list(fields), uri, None)
+
+
+def distinct_values(field: str, uri: str | None = None) -> list[Any]:
+    """The distinct non-null values of a scalar materials field (the summary table's
+    column on the embedded store, an indexed ``distinct`` on MongoDB)."""
+    from htflow.db.collections import open_database
+    from htflow.db.summary import distinct_summary, has_summary
+    from htflow.db.uri import resolve
+
+    check_fields([field])
+    target = resolve(uri)
+    if target.kind == "embedded" and field in SUMMARY_FIELDS and has_summary(target):
+        return distinct_summary(target, field)
+    with open_database(uri) as (db, _):
+        return [v for v in db[MATERIALS_COLLECTION].distinct(field) if v is not None]
+
+
 def check_fields(fields: list[str], criteria: dict[str, Any] | None = None) -> None:
     """Raise :class:`QueryError` for a field that materials documents do not have."""
     for name in [*fields, *_criteria_fields(criteria or {})]:

@@ -315,7 +315,8 @@ def export_parquet(
 ) -> ExportCount:
     """Write the query's DataFrame to parquet (pyarrow); nested fields become JSON strings.
 
-    A ``quality.<key>`` column is added for each quality key that covers an exported field;
+    ``material_id`` is always the first column (as in the other exports). A
+    ``quality.<key>`` column is added for each quality key that covers an exported field;
     suspect values become null (their quality column still says suspect) unless
     ``include_suspect``.
 
@@ -324,9 +325,10 @@ def export_parquet(
     ExportCount
         Number of rows written; ``.left_out``: suspect values set to null.
     """
+    fields = ["material_id", *[f for f in fields if f != "material_id"]]
     covered = quality_columns(fields)
     extra = sorted(set(covered.values()) - set(fields))
-    frame = query(criteria, list(fields) + extra, uri=uri)
+    frame = query(criteria, fields + extra, uri=uri)
     frame, left_out = _blank_suspect(frame, covered, include_suspect)
     for column in frame.columns:
         if column not in SUMMARY_FIELDS:

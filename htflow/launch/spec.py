@@ -13,6 +13,9 @@ PRIORITY_KEY = "_priority"
 IDENTITY_KEY = "htflow_identity"
 # The jobflow uuid of the Firework's job (its outputs' key in the JobStore).
 JOB_UUID_KEY = "htflow_job_uuid"
+# Relaxations this Firework's job uses from another workflow instead of its own (job-level
+# reuse, htflow.submit.reuse): [{"job_uuid", "fw_id", "replaced_job", "name", "state"}, ...].
+REUSED_KEY = "htflow_reused"
 # Which allocation type runs the job (small, large, ...), its resources, and FireWorks'
 # category (a worker pulls only its own category).
 JOB_TYPE_KEY = "htflow_job_type"
@@ -33,4 +36,5 @@ __all__ = [
     "JOB_UUID_KEY",
     "PRIORITY_KEY",
     "RESOURCES_KEY",
+    "REUSED_KEY",
 ]

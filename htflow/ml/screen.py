@@ -23,6 +23,8 @@ from htflow.ml.models import MODEL_ENERGY_CORRECTION
 from htflow.ml.relax import MLRelaxDoc
 
 DEFAULT_MARGIN = 0.1
+# Symmetry tolerance (Å) of the DFT start: an ML relaxation breaks symmetry by ~1e-6 Å.
+SYMPREC = 1e-3
 
 
 class ScreenDecision(BaseModel):
@@ -77,6 +79,25 @@ class MLScreenDoc(BaseModel):
     def kept(self) -> list[ScreenDecision]:
         """The decisions that go on to DFT."""
         return [d for d in self.decisions if d.kept]
+
+
+def dft_start(structure: Structure, symprec: float = SYMPREC) -> Structure:
+    """``structure`` with its symmetry made exact: the primitive standard cell (Å).
+
+    An ML relaxation leaves the lattice symmetric only to ~1e-6 Å. pw.x finds the symmetry
+    within its tolerance, but projwfc checks the rotation matrices strictly and stops
+    ("D_S (l=2) for this symmetry operation is not orthogonal", seen on diamond C in the
+    demo). The structure is returned unchanged when spglib finds no cell at ``symprec`` (Å).
+    """
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    try:
+        snapped = SpacegroupAnalyzer(structure, symprec=symprec).get_primitive_standard_structure()
+    except (TypeError, ValueError):
+        return structure
+    if snapped.composition.reduced_formula != structure.composition.reduced_formula:
+        return structure
+    return snapped
 
 
 def _check_margin(margin: float | None) -> float | None:
@@ -213,7 +234,7 @@ def screen(
                 margin=margin,
                 kept=kept,
                 reason=reason,
-                structure=doc.input_structure if doc.failure is not None else doc.structure,
+                structure=dft_start(doc.input_structure if doc.failure else doc.structure),
                 ml_converged=doc.converged,
                 model=doc.model,
                 model_version=doc.model_version,
@@ -248,15 +269,5 @@ def _check_references(
         )
 
 
-@job(name="ml screen", output_schema=MLScreenDoc)
-def ml_screen_job(
-    candidates: dict[str, MLRelaxDoc],
-    references: list[MLRelaxDoc],
-    known: list[MLRelaxDoc],
-    margin: float | None = DEFAULT_MARGIN,
-    plan: dict[str, Any] | None = None,
-    *,
-    correction: EnergyCorrection | None = None,
-) -> MLScreenDoc:
-    """The screen as a jobflow job: the relaxations' outputs resolve when it runs."""
-    return screen(candidates, references, known, margin, plan=plan, correction=correction)
+# The screen as a jobflow job: the relaxations' OutputReferences resolve when it runs.
+ml_screen_job = job(screen, name="ml screen", output_schema=MLScreenDoc)

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 
     from htflow.qe.jobs import BasePwMaker
 
+# The bulk relaxed once more on the strained cells' mesh (a material's energy, not strained).
+AGAIN_RELAX_NAME = "elastic bulk relax"
+
 
 @job(name="elastic sampling")
 def elastic_sampling(
@@ -79,8 +82,11 @@ def elastic_sampling(
     stress_gpa: Any = bulk_stress
     if not dense_enough:
         again = serving(relax_maker, "elastic", is_metal)
+        # its own name: not the workflows' shared starting relaxation, but one at this mesh
         again = replace(
-            again, input_set_generator=replace(again.input_set_generator, kpoints_mesh=mesh)
+            again,
+            name=AGAIN_RELAX_NAME,
+            input_set_generator=replace(again.input_set_generator, kpoints_mesh=mesh),
         )
         relax = again.make(structure)
         jobs.append(relax)

@@ -128,13 +128,6 @@ def _elastic_relax_maker() -> RelaxMaker:
     )
 
 
-def _bulk_relax_maker() -> RelaxMaker:
-    return RelaxMaker(
-        name="elastic bulk relax",
-        input_set_generator=PwInputGenerator(calculation="vc-relax"),
-    )
-
-
 @dataclass
 class ElasticMaker(BaseElasticMaker):
     """Elastic tensor from symmetry-reduced strained cells (atomate2's strain set and fit).
@@ -145,7 +138,8 @@ class ElasticMaker(BaseElasticMaker):
     """
 
     name: str = "elastic"
-    bulk_relax_maker: BasePwMaker | None = field(default_factory=_bulk_relax_maker)  # type: ignore[assignment]
+    # the vc-relax every workflow starts with (htflow.qe.workflows.starting_relax)
+    bulk_relax_maker: BasePwMaker | None = field(default_factory=RelaxMaker)  # type: ignore[assignment]
     elastic_relax_maker: BasePwMaker = field(default_factory=_elastic_relax_maker)  # type: ignore[assignment]
 
     def make(

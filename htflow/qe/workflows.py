@@ -1,6 +1,10 @@
 """The named QE workflows of a campaign (``relax_static_dos``, ``band_structure``, ``eos``,
 ``elastic``) as Flows: one builder per name, in a table, so campaigns, ``htflow verify`` and
 benchmarks all run exactly the same flows.
+
+Every workflow starts with the same vc-relaxation (:func:`starting_relax`: one name, one
+input generator), so submission recognises the relaxations of a material's workflows as one
+calculation and runs it once (:mod:`htflow.submit.reuse`).
 """
 
 from __future__ import annotations
@@ -15,17 +19,29 @@ if TYPE_CHECKING:
     from jobflow import Flow
     from pymatgen.core import Structure
 
+    from htflow.qe.jobs import RelaxMaker
     from htflow.qe.sets import PwInputGenerator
 
     GeneratorFactory = Callable[[str], PwInputGenerator]
 
 
+def starting_relax(gen: GeneratorFactory) -> RelaxMaker:
+    """The vc-relaxation every workflow starts with (job name ``relax``).
+
+    One definition for all workflows: equal names and settings give equal identities, which
+    is what lets one relaxation serve a material's static/DOS, EOS and elastic flows.
+    """
+    from htflow.qe.jobs import RelaxMaker
+
+    return RelaxMaker(input_set_generator=gen("vc-relax"))
+
+
 def _relax_static_dos(structure: Structure, gen: GeneratorFactory) -> Flow:
     from htflow.qe.flows import RelaxStaticDosMaker
-    from htflow.qe.jobs import NscfMaker, RelaxMaker, StaticMaker
+    from htflow.qe.jobs import NscfMaker, StaticMaker
 
     return RelaxStaticDosMaker(
-        relax_maker=RelaxMaker(input_set_generator=gen("vc-relax")),
+        relax_maker=starting_relax(gen),
         static_maker=StaticMaker(input_set_generator=gen("scf")),
         dos_maker=NscfMaker(name="dos", mode="uniform", input_set_generator=gen("nscf")),
     ).make(structure)
@@ -35,10 +51,10 @@ def _band_structure(structure: Structure, gen: GeneratorFactory) -> Flow:
     from jobflow import Flow
 
     from htflow.qe.flows import BandStructureMaker
-    from htflow.qe.jobs import NscfMaker, RelaxMaker, StaticMaker
+    from htflow.qe.jobs import NscfMaker, StaticMaker
 
     # BandStructureMaker starts with an SCF: relax first, as the other workflows do
-    relax = RelaxMaker(input_set_generator=gen("vc-relax")).make(structure)
+    relax = starting_relax(gen).make(structure)
     bands = BandStructureMaker(
         static_maker=StaticMaker(input_set_generator=gen("scf")),
         uniform_maker=NscfMaker(name="dos", input_set_generator=gen("nscf")),
@@ -49,10 +65,10 @@ def _band_structure(structure: Structure, gen: GeneratorFactory) -> Flow:
 
 def _eos(structure: Structure, gen: GeneratorFactory) -> Flow:
     from htflow.qe.flows import EosMaker
-    from htflow.qe.jobs import RelaxMaker, StaticMaker
+    from htflow.qe.jobs import StaticMaker
 
     return EosMaker(
-        relax_maker=RelaxMaker(name="eos relax", input_set_generator=gen("vc-relax")),
+        relax_maker=starting_relax(gen),
         static_maker=StaticMaker(name="eos static", input_set_generator=gen("scf")),
     ).make(structure)
 
@@ -62,7 +78,7 @@ def _elastic(structure: Structure, gen: GeneratorFactory) -> Flow:
     from htflow.qe.jobs import RelaxMaker
 
     return ElasticMaker(
-        bulk_relax_maker=RelaxMaker(name="elastic bulk relax", input_set_generator=gen("vc-relax")),
+        bulk_relax_maker=starting_relax(gen),
         elastic_relax_maker=RelaxMaker(name="elastic relax", input_set_generator=gen("relax")),
     ).make(structure)
 

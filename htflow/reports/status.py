@@ -46,6 +46,11 @@ class CampaignStatus:
         Budget minus used, when the profile declares a budget (``core_hour_budget``); else None.
     allocations
         Number of SLURM allocations counted.
+    reused
+        Relaxations the campaign did not run because another Firework served them
+        (``spec.htflow_reused``, :mod:`htflow.submit.reuse`): one entry per left-out job, with
+        the original's ``fw_id``, job uuid, current ``state`` and ``campaign``. Their
+        core-hours count in the original's campaign.
     """
 
     campaign: str | None
@@ -55,6 +60,7 @@ class CampaignStatus:
     core_hours_used: float = 0.0
     core_hours_left: float | None = None
     allocations: int = 0
+    reused: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -69,23 +75,47 @@ def campaign_status(
 ) -> CampaignStatus:
     """Counts by state, failures by cause and core-hours for ``campaign`` (None: all)."""
     from htflow.db import get_launchpad
-    from htflow.launch.spec import CAMPAIGN_KEY
+    from htflow.launch.spec import CAMPAIGN_KEY, REUSED_KEY
 
     lp = get_launchpad(db_uri)
     criteria = {f"spec.{CAMPAIGN_KEY}": campaign} if campaign else {}
-    fws = list(
-        lp.fireworks.find(criteria, {"fw_id": 1, "state": 1, "launches": 1, "spec._tasks": 1})
-    )
+    projection = {"fw_id": 1, "state": 1, "launches": 1, "spec._tasks": 1, f"spec.{REUSED_KEY}": 1}
+    fws = list(lp.fireworks.find(criteria, projection))
     status = CampaignStatus(campaign=campaign)
     status.states = dict(Counter(doc["state"] for doc in fws))
     fw_ids = {doc["fw_id"] for doc in fws}
     status.fizzled = _fizzled_causes(lp, [d for d in fws if d["state"] == "FIZZLED"])
+    status.reused = _reused(lp, fws)
     status.corrections = _corrections(db_uri, _job_uuids(fws))
     used, count = _core_hours(lp, fw_ids, profile, use_sacct)
     status.core_hours_used, status.allocations = used, count
     if profile is not None and profile.core_hour_budget is not None:
         status.core_hours_left = profile.core_hour_budget - used
     return status
+
+
+def _reused(lp: LaunchPad, fws: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The relaxations ``fws`` use from other Fireworks, one per left-out job."""
+    from htflow.launch.spec import CAMPAIGN_KEY, REUSED_KEY
+
+    by_job: dict[str, dict[str, Any]] = {}
+    for doc in fws:
+        for entry in doc.get("spec", {}).get(REUSED_KEY) or []:
+            by_job.setdefault(str(entry.get("replaced_job")), dict(entry))
+    originals = {
+        d["fw_id"]: d
+        for d in lp.fireworks.find(
+            {"fw_id": {"$in": sorted({int(e["fw_id"]) for e in by_job.values()})}},
+            {"fw_id": 1, "state": 1, f"spec.{CAMPAIGN_KEY}": 1},
+        )
+    }
+    out = []
+    for entry in by_job.values():
+        original = originals.get(entry["fw_id"], {})
+        entry["state"] = original.get("state", "deleted")
+        entry["campaign"] = original.get("spec", {}).get(CAMPAIGN_KEY)
+        out.append(entry)
+    return sorted(out, key=lambda e: (e["fw_id"], str(e["replaced_job"])))
 
 
 def _job_uuids(fws: list[dict[str, Any]]) -> set[str]:

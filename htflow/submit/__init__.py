@@ -11,13 +11,23 @@ Firework spec what the agent needs:
 Every job's task writes to the launch-directory JobStore (:mod:`htflow.launch.launchdir`), so
 a compute job never needs the database.
 
-Duplicates. A job *matches* when a Firework with the same uuid exists, or when a Firework
+Duplicates. A job *matches* when a Firework with the same uuid exists (or the job was left
+out as a reused relaxation when its flow was submitted), or when a Firework
 COMPLETED or queued (WAITING, READY, RESERVED, RUNNING, PAUSED) has the same identity
 (formula, protocol, task label, code, Maker settings, and a StructureMatcher match). The rule
 is per flow: **a flow is a duplicate, and nothing of it is added, when every job that can be
 identified matches** (jobs on no structure, such as plain Python helpers, can only match by
-uuid). A flow in which only some jobs match is added whole: its jobs reference each other's
-outputs, so the matching ones cannot simply be left out; the partial matches are reported.
+uuid).
+
+Reuse. In a flow that is added, a **starting relaxation** (a relax Maker's job on a concrete
+structure, such as the vc-relax every QE workflow begins with) that matches a COMPLETED or
+queued Firework is not run again: it is left out, the references to its output are pointed
+at the original job, and the workflow is appended under the original Firework
+(``LaunchPad.append_wf``), so its jobs start when the original has finished, at once if it
+already has (:mod:`htflow.submit.reuse`). Each rewired Firework names the original in
+``spec.htflow_reused``; :attr:`SubmitResult.reused` lists them. Other partial matches are
+only reported: their jobs run. One vc-relax thus feeds a material's static/DOS, EOS and
+elastic flows, in one campaign or across campaigns.
 """
 
 from __future__ import annotations
@@ -32,13 +42,14 @@ from jobflow.managers.fireworks import flow_to_workflow
 
 from htflow.exceptions import InputError
 from htflow.launch.launchdir import DEFAULT_ADDITIONAL_STORES, launch_jobstore
-from htflow.launch.spec import IDENTITY_KEY, JOB_UUID_KEY
+from htflow.launch.spec import IDENTITY_KEY, JOB_UUID_KEY, REUSED_KEY
 from htflow.submit.identity import (
     IDENTITY_INDEX_FIELDS,
     JobIdentity,
     find_duplicates,
     identities_of,
 )
+from htflow.submit.reuse import Reuse, find_reuses, rewire
 from htflow.submit.routing import default_job_type, routing_spec
 
 if TYPE_CHECKING:
@@ -50,6 +61,7 @@ __all__ = [
     "DUPLICATE_STATES",
     "JOB_UUID_KEY",
     "Duplicate",
+    "Reuse",
     "SubmitResult",
     "ensure_indexes",
     "submit_flow",
@@ -89,22 +101,25 @@ class SubmitResult:
     submitted
         True when the workflow was added to the LaunchPad.
     fw_ids
-        Job uuid → new fw_id (empty when not submitted).
+        Job uuid → new fw_id (empty when not submitted; reused relaxations have none).
     duplicates
         Jobs that match existing Fireworks (all of them when ``submitted`` is False).
     n_jobs
         Number of jobs in the flow.
+    reused
+        Starting relaxations left out because an identical Firework serves them.
     """
 
     submitted: bool
     n_jobs: int
     fw_ids: dict[str, int] = field(default_factory=dict)
     duplicates: list[Duplicate] = field(default_factory=list)
+    reused: list[Reuse] = field(default_factory=list)
 
 
 def ensure_indexes(launchpad: LaunchPad) -> None:
     """Index the spec fields that the duplicate check and ingestion query."""
-    for name in (*IDENTITY_INDEX_FIELDS, f"spec.{JOB_UUID_KEY}"):
+    for name in (*IDENTITY_INDEX_FIELDS, f"spec.{JOB_UUID_KEY}", f"spec.{REUSED_KEY}.replaced_job"):
         launchpad.fireworks.create_index(name)
 
 
@@ -134,7 +149,8 @@ def submit_flow(
     protocol
         Protocol name recorded for jobs whose Maker does not tell its own (e.g. VASP Makers).
     dedupe
-        Check for duplicates (see the module docstring); False adds the flow unconditionally.
+        Check for duplicates and reuse matching starting relaxations (see the module
+        docstring); False adds the whole flow unconditionally.
     lock
         Held around the check and the insertion, e.g. ``htflow.db.writer_lock()`` when the
         caller is not the agent (the one writer).
@@ -144,7 +160,7 @@ def submit_flow(
     Returns
     -------
     SubmitResult
-        Whether the flow was added, its fw_ids, and the duplicates found.
+        Whether the flow was added, its fw_ids, the duplicates found and what was reused.
 
     Raises
     ------
@@ -170,13 +186,26 @@ def submit_flow(
 
     with lock if lock is not None else contextlib.nullcontext():
         matches: list[Duplicate] = []
+        reused: list[Reuse] = []
         if dedupe:
             is_duplicate, matches = _check_duplicates(launchpad, jobs, identities)
             if is_duplicate:
                 return SubmitResult(submitted=False, n_jobs=len(jobs), duplicates=matches)
-        old_new = launchpad.add_wf(workflow)
+            matched = {duplicate.job_uuid for duplicate in matches}
+            reused = find_reuses(launchpad, [j for j in jobs if j.uuid in matched], identities)
+        if reused:
+            workflow = rewire(workflow, reused)
+            parents = sorted({reuse.original_fw_id for reuse in reused})
+            # jobflow's FWActions carry no spec updates to pull; append_wf gives the new
+            # Fireworks their fw_ids in place
+            launchpad.append_wf(workflow, parents, detour=False, pull_spec_mods=False)
+            old_new: dict[int, int] = {}
+        else:
+            old_new = launchpad.add_wf(workflow)
     fw_ids = {fw.tasks[0]["job"].uuid: old_new.get(fw.fw_id, fw.fw_id) for fw in workflow.fws}
-    return SubmitResult(submitted=True, n_jobs=len(jobs), fw_ids=fw_ids, duplicates=matches)
+    return SubmitResult(
+        submitted=True, n_jobs=len(jobs), fw_ids=fw_ids, duplicates=matches, reused=reused
+    )
 
 
 def _with_protocol(identity: JobIdentity, protocol: str) -> JobIdentity:
@@ -212,6 +241,22 @@ def _find_by_uuid(launchpad: LaunchPad, uuids: list[str]) -> list[dict[str, Any]
     for doc in launchpad.fireworks.find(query, {"fw_id": 1, "state": 1, f"spec.{JOB_UUID_KEY}": 1}):
         match = {"fw_id": doc["fw_id"], "state": doc["state"]}
         found.append({JOB_UUID_KEY: doc["spec"][JOB_UUID_KEY], "match": match})
+    # a relaxation left out when its flow was submitted is there too: as its original
+    replaced = {}
+    reused_query = {f"spec.{REUSED_KEY}.replaced_job": {"$in": uuids}}
+    for doc in launchpad.fireworks.find(reused_query, {f"spec.{REUSED_KEY}": 1}):
+        for entry in doc["spec"][REUSED_KEY]:
+            if entry["replaced_job"] in uuids:
+                replaced[entry["replaced_job"]] = int(entry["fw_id"])
+    states = {
+        doc["fw_id"]: doc["state"]
+        for doc in launchpad.fireworks.find(
+            {"fw_id": {"$in": sorted(set(replaced.values()))}}, {"fw_id": 1, "state": 1}
+        )
+    }
+    for uuid, fw_id in replaced.items():
+        match = {"fw_id": fw_id, "state": states.get(fw_id, "deleted")}
+        found.append({JOB_UUID_KEY: uuid, "match": match})
     return found
 
 

@@ -2,7 +2,7 @@
 
 The campaign layer only plans (:func:`htflow.campaign.plan.plan_campaign`); the caller hands
 the plan here. The agent is the one writer. When no agent runs, the submitting process takes
-the writer lock, adds every flow, and on any failure deletes the workflows it added before
+the writer lock, adds every flow, and on any failure deletes the Fireworks it added before
 re-raising, so the database holds all of the campaign or none of it. When an agent holds
 the lock, the flows go into the agent's inbox (``<agent dir>/inbox/``, see
 :mod:`htflow.submit.inbox`) and the agent submits them at its next pass, with the same
@@ -166,13 +166,15 @@ def _submit_all(
 ) -> CampaignSubmission:
     from htflow.submit import submit_flow
 
+    # the new Fireworks themselves: a flow that reuses a relaxation joins the FireWorks
+    # workflow of the original, so "the workflow of a new fw_id" is not the flow's own
     added: list[int] = []
     duplicates = 0
     try:
         for i, planned in enumerate(plan.flows):
             result = submit_flow(planned.flow, launchpad, **options)
             if result.submitted:
-                added.append(min(result.fw_ids.values()))
+                added += result.fw_ids.values()
             else:
                 duplicates += 1
             if progress is not None:
@@ -180,17 +182,18 @@ def _submit_all(
     except BaseException:
         _roll_back(launchpad, added)
         raise
-    fw_ids = sorted(fw_id for root in added for fw_id in launchpad.get_wf_by_fw_id(root).id_fw)
-    return CampaignSubmission(mode="submitted", fw_ids=fw_ids, duplicates=duplicates)
+    return CampaignSubmission(mode="submitted", fw_ids=sorted(added), duplicates=duplicates)
 
 
-def _roll_back(launchpad: LaunchPad, roots: list[int]) -> None:
-    """Delete the workflows added so far (we hold the writer lock: none of them ran)."""
-    for fw_id in roots:
-        try:
-            launchpad.delete_wf(fw_id, delete_launch_dirs=False)
-        except Exception:  # keep rolling back the others
-            logger.exception("could not roll back workflow of fw_id %s", fw_id)
+def _roll_back(launchpad: LaunchPad, fw_ids: list[int]) -> None:
+    """Delete the Fireworks added so far (we hold the writer lock: none of them ran), and only
+    those: a workflow they were appended to keeps its own."""
+    from htflow.submit.reuse import remove_fireworks
+
+    try:
+        remove_fireworks(launchpad, fw_ids)
+    except Exception:
+        logger.exception("could not roll back Fireworks %s", fw_ids)
 
 
 def _queue_for_agent(

@@ -18,7 +18,7 @@ from monty.json import jsanitize
 from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Structure
 
-from htflow.launch.spec import IDENTITY_KEY
+from htflow.launch.spec import IDENTITY_KEY, JOB_UUID_KEY
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -198,19 +198,41 @@ def same_structure(a: Structure, b: Structure, matcher: StructureMatcher | None 
 def find_duplicates(
     fireworks_collection: Any, identity: JobIdentity, states: Iterable[str]
 ) -> list[dict[str, Any]]:
-    """Fireworks in ``states`` identical to ``identity``: ``[{"fw_id", "state"}, …]``.
+    """Fireworks in ``states`` identical to ``identity``: ``[{"fw_id", "state", "job_uuid"}, …]``.
 
     A query on the indexed identity fields finds the candidates; ``StructureMatcher`` decides.
+    ``job_uuid`` is the matching Firework's jobflow uuid (None if it has none).
     """
     if not identity.identifiable or identity.structure is None:
         return []
     query = identity.prefilter() | {"state": {"$in": list(states)}}
-    projection = {"fw_id": 1, "state": 1, f"spec.{IDENTITY_KEY}.structure": 1}
+    projection = {
+        "fw_id": 1,
+        "state": 1,
+        f"spec.{IDENTITY_KEY}.structure": 1,
+        f"spec.{JOB_UUID_KEY}": 1,
+    }
     structure = Structure.from_dict(identity.structure)
     matcher = StructureMatcher()
     found = []
     for doc in fireworks_collection.find(query, projection):
-        other = doc.get("spec", {}).get(IDENTITY_KEY, {}).get("structure")
+        spec = doc.get("spec", {})
+        other = spec.get(IDENTITY_KEY, {}).get("structure")
         if other and same_structure(structure, Structure.from_dict(other), matcher):
-            found.append({"fw_id": doc["fw_id"], "state": doc["state"]})
+            match = {
+                "fw_id": doc["fw_id"],
+                "state": doc["state"],
+                "job_uuid": spec.get(JOB_UUID_KEY),
+            }
+            found.append(match)
     return found
+
+
+def same_identity(a: JobIdentity, b: JobIdentity, matcher: StructureMatcher | None = None) -> bool:
+    """Whether ``a`` and ``b`` are the same calculation (the rule :func:`find_duplicates` applies
+    against the database, for two jobs not yet submitted)."""
+    if a.structure is None or b.structure is None or a.prefilter() != b.prefilter():
+        return False
+    return same_structure(
+        Structure.from_dict(a.structure), Structure.from_dict(b.structure), matcher
+    )

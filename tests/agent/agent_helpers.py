@@ -54,6 +54,13 @@ def agent_environment(
     return env
 
 
+def use_agent_environment(monkeypatch: Any, slurm_conf: Path, home: Path) -> None:
+    """Run an agent in this process against the test SLURM and home (no configured database)."""
+    for key, value in agent_environment(slurm_conf, home).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("HTFLOW_DB_URI", raising=False)
+
+
 def start_agent(
     agent_dir: Path, db_uri: str, profile: Path, env: Mapping[str, str], *extra: str
 ) -> subprocess.Popen[bytes]:

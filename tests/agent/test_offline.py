@@ -236,3 +236,32 @@ def test_references_inside_referenced_outputs_are_seeded(
     states = {d["name"]: d["state"] for d in launchpad.fireworks.find({}, {"name": 1, "state": 1})}
     assert set(states.values()) == {"COMPLETED"}, states
     assert jobstore.get_output(flow.output.uuid) == 9.0
+
+
+def test_a_result_written_while_ingest_looks_is_harvested(
+    launchpad: LaunchPad, jobstore: JobStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker writes its result between ingest's read of FW_offline.json and FireWorks'
+    own read in recover_offline: FireWorks completes the Firework, so ingest must copy the
+    outputs in the same call, before the child (READY now) can be claimed and seeded."""
+    flow = add_flow(1, 2, 3)
+    result = submit_flow(flow, launchpad)
+    (launch,) = claim(launchpad, 10, tmp_path / "launches", jobstore=jobstore)
+    run_worker(tmp_path, launch.launch_dir)
+    offline_file = launch.launch_dir / "FW_offline.json"
+    finished = offline_file.read_text()
+    running = json.loads(finished)
+    running.pop("fwaction")
+    offline_file.write_text(json.dumps(running))  # what ingest reads: started, not finished
+    real = launchpad.recover_offline
+
+    def worker_finishes_now(*args: object, **kwargs: object) -> object:
+        offline_file.write_text(finished)  # the worker's write lands in the window
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(launchpad, "recover_offline", worker_finishes_now)
+    done = ingest(launchpad, jobstore, launch.launch_dir)
+    assert launchpad.get_fw_by_id(launch.fw_id).state == "COMPLETED"  # the fault happened
+    assert done.state == "COMPLETED" and done.outputs == 1  # and the outputs followed
+    assert jobstore.docs_store.count({"uuid": flow.jobs[0].uuid}) == 1
+    assert launchpad.get_fw_by_id(result.fw_ids[flow.jobs[1].uuid]).state == "READY"

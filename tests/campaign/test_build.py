@@ -38,14 +38,27 @@ def test_crystal_system_selection() -> None:
     [
         ("relax_static_dos", ["relax", "static", "dos"]),
         ("band_structure", ["relax", "static", "dos", "bands"]),
-        ("eos", ["eos relax", "run_volume_points", "fit eos"]),
-        ("elastic", ["elastic bulk relax", "elastic sampling", "generate_elastic_deformations"]),
+        ("eos", ["relax", "run_volume_points", "fit eos"]),
+        ("elastic", ["relax", "elastic sampling", "generate_elastic_deformations"]),
     ],
 )
 def test_workflow_shapes(workflow: str, first_jobs: list[str]) -> None:
     flow = workflow_flow(prototype_structure("fcc", ["Al"]), workflow, "fast")
     names = [job.name for job, _ in flow.iterflow()]
     assert names[: len(first_jobs)] == first_jobs
+
+
+def test_every_workflow_starts_with_the_same_relaxation() -> None:
+    """One identity for the first job of every workflow: submission relaxes a material once."""
+    from htflow.submit.identity import identities_of
+
+    structure = prototype_structure("fcc", ["Al"])
+    firsts = []
+    for workflow in ("relax_static_dos", "band_structure", "eos", "elastic"):
+        jobs = [job for job, _ in workflow_flow(structure, workflow, "fast").iterflow()]
+        firsts.append(identities_of(jobs)[jobs[0].uuid].as_spec())
+    assert all(first == firsts[0] for first in firsts)
+    assert firsts[0]["task_label"] == "relax"
 
 
 def test_vasp_not_available_yet(monkeypatch: pytest.MonkeyPatch) -> None:

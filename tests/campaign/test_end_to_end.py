@@ -15,7 +15,7 @@ from htflow.cli.demo_run import build, demo_profile, plan_and_submit, run_agent_
 from htflow.reports.plots import plot_campaign
 from htflow.reports.results import results_table
 from htflow.reports.status import campaign_status
-from tests.agent.agent_helpers import agent_environment
+from tests.agent.agent_helpers import use_agent_environment
 from tests.cluster.conftest import local_slurm  # noqa: F401 (the shared cluster fixture)
 
 if TYPE_CHECKING:
@@ -49,9 +49,7 @@ def test_small_campaign_through_local_slurm(
     tmp_path: Path,
 ) -> None:
     home = tmp_path / "home"
-    for key, value in agent_environment(local_slurm.slurm_conf, home).items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("HTFLOW_DB_URI", raising=False)
+    use_agent_environment(monkeypatch, local_slurm.slurm_conf, home)
     path = tmp_path / "e2e.yaml"
     path.write_text(yaml.safe_dump(CAMPAIGN))
     db = f"file://{tmp_path}/db"

@@ -21,7 +21,7 @@ from htflow.launch.spec import CAMPAIGN_KEY, FUNNEL_EXPANDED_KEY, FUNNEL_KEY
 from htflow.reports.plots import plot_campaign
 from htflow.reports.results import results_table
 from htflow.reports.screening import screening_table
-from tests.agent.agent_helpers import agent_environment
+from tests.agent.agent_helpers import use_agent_environment
 from tests.cluster.conftest import local_slurm  # noqa: F401 (the shared cluster fixture)
 
 if TYPE_CHECKING:
@@ -54,9 +54,7 @@ def test_funnel_through_local_slurm(
     tmp_path: Path,
 ) -> None:
     home = tmp_path / "home"
-    for key, value in agent_environment(local_slurm.slurm_conf, home).items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("HTFLOW_DB_URI", raising=False)
+    use_agent_environment(monkeypatch, local_slurm.slurm_conf, home)
     path = tmp_path / "funnel.yaml"
     path.write_text(yaml.safe_dump(CAMPAIGN))
     db = f"file://{tmp_path}/db"
@@ -87,7 +85,8 @@ def test_funnel_through_local_slurm(
     diamond = by_entry["sources.prototypes[0] diamond A=Si"]
     fcc = by_entry["sources.prototypes[1] fcc A=Si"]
     assert diamond["kept"] and diamond["dft_submitted"] and len(diamond["dft_fw_ids"]) == 3
-    assert diamond["energy_above_hull"] == pytest.approx(0.0, abs=1e-6)
+    # the same crystal as the Si reference, relaxed separately: within 5 meV/atom of it
+    assert diamond["energy_above_hull"] == pytest.approx(0.0, abs=0.005)
     assert not fcc["kept"] and fcc["dft_fw_ids"] == []
     assert fcc["energy_above_hull"] > 0.1  # CHGNet puts fcc Si well above diamond
     assert "screened out" in fcc["reason"] and "0.1" in fcc["reason"]

@@ -147,7 +147,7 @@ def test_existing_target_and_bad_property(uri: str, tmp_path: Path) -> None:
     exports.export_parquet(target, ["material_id"], uri=uri)
     with pytest.raises(InputError, match="exists"):
         exports.export_parquet(target, ["material_id"], uri=uri)
-    exports.export_parquet(target, ["material_id", "nsites"], uri=uri, overwrite=True)
+    exports.export_parquet(target, ["nsites"], uri=uri, overwrite=True)
     assert list(pd.read_parquet(target).columns) == ["material_id", "nsites"]
     with pytest.raises(QueryError, match=r"no material.* has 'eos_v0'"):
         exports.export_cgcnn(tmp_path / "c", "eos_v0", uri=uri)
@@ -168,8 +168,8 @@ def test_cli_errors_are_one_line(uri: str, tmp_path: Path) -> None:
         [
             "parquet",
             str(tmp_path / "a.parquet"),
-            "--field",
-            "material_id",
+            "--field",  # the old name of --property
+            "nsites",
             "--db",
             uri,
             "--filter",
@@ -177,6 +177,29 @@ def test_cli_errors_are_one_line(uri: str, tmp_path: Path) -> None:
         ],
     )
     assert ok.exit_code == 0, ok.output
+    assert list(pd.read_parquet(tmp_path / "a.parquet").columns) == ["material_id", "nsites"]
+
+
+def test_every_export_takes_property_and_carries_id_and_quality(uri: str, tmp_path: Path) -> None:
+    runner = CliRunner()
+    db = ["--db", uri, "--include-suspect"]
+    for kind, target in (("cgcnn", "c"), ("extxyz", "x.xyz"), ("parquet", "p.parquet")):
+        result = runner.invoke(
+            export_app, [kind, str(tmp_path / target), "--property", "band_gap", *db]
+        )
+        assert result.exit_code == 0, (kind, result.output)
+    quality = list(csv.DictReader((tmp_path / "c" / exports.QUALITY_FILE).open()))
+    assert {q["material_id"] for q in quality} == {
+        r[0] for r in csv.reader((tmp_path / "c" / "id_prop.csv").open())
+    }
+    assert all(q["quality"] for q in quality)
+    frames = read(tmp_path / "x.xyz", index=":")
+    assert all(
+        f.info["material_id"].startswith("htf-") and f.info["band_gap_quality"] for f in frames
+    )
+    table = pd.read_parquet(tmp_path / "p.parquet")
+    assert list(table.columns) == ["material_id", "band_gap", "quality.band_gap"]
+    assert table["quality.band_gap"].notna().all()
 
 
 def test_cli_says_how_many_suspect_values_were_left_out(uri: str, tmp_path: Path) -> None:

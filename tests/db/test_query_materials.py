@@ -94,6 +94,17 @@ CRITERIA = [
     {"quality.band_gap": {"$in": ["checked", "verified"]}, "is_metal": False},
     {"quality.elastic": {"$exists": True}, "quality.energy": "suspect"},
 ]
+# Operators the OPTIMADE filters produce (CONTAINS / STARTS / ENDS, NOT): pushed down too.
+REGEX_AND_NOT = [
+    {"material_id": {"$regex": "^htf-0"}},
+    {"formula_reduced": {"$regex": "O"}, "nelements": 2},
+    {"formula": {"$regex": "1$"}},
+    {"quality.elastic": {"$not": {"$eq": "suspect"}}},
+    {"k_vrh": {"$not": {"$gt": 200}}},
+    {"k_vrh": {"$not": {"$eq": None}}},
+    {"formula_reduced": {"$not": {"$regex": "^Si"}}},
+]
+CRITERIA += REGEX_AND_NOT
 
 
 @pytest.mark.parametrize("criteria", CRITERIA)
@@ -108,6 +119,14 @@ def test_sql_pushdown_equals_the_documents(tmp_path: Path, criteria: dict[str, o
     assert len(fast) > 0 or criteria == {"elements": {"$all": ["Si", "O"]}}
     pd.testing.assert_frame_equal(fast, slow, check_dtype=False)
     assert len(docs) == N
+
+
+@pytest.mark.parametrize("criteria", REGEX_AND_NOT)
+def test_regex_and_not_are_translated_to_sql(criteria: dict[str, object]) -> None:
+    from htflow.db.summary import _translate
+
+    where, _ = _translate(criteria)
+    assert "REGEXP" in where or "NOT" in where
 
 
 def test_query_on_both_backends(filled: str) -> None:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import pytest
 from jobflow import Flow, run_locally
 from monty.json import jsanitize
+from pymatgen.analysis.structure_matcher import StructureMatcher
 
 from htflow.exceptions import InputError
 from htflow.ml.references import elemental_reference_structures
@@ -71,7 +72,8 @@ def test_ml_failures_never_screen_out() -> None:
     assert all(d.kept for d in doc.decisions)
     assert blew_up.reason.startswith("kept: the ML relaxation failed (the volume went to")
     assert blew_up.reason.endswith("DFT decides")
-    assert blew_up.structure == start  # DFT starts from the input, not the blown-up cell
+    # DFT starts from the input (its symmetry made exact), not from the blown-up cell
+    assert StructureMatcher(scale=False).fit(blew_up.structure, start)
     assert blew_up.e_above_hull is None
     assert slow.reason.startswith("kept: the ML relaxation did not converge in 500 steps (")
     assert slow.e_above_hull == pytest.approx(0.55)  # above Na + Cl at -1.55 eV/atom
@@ -191,3 +193,27 @@ def test_without_a_margin_every_candidate_is_kept_with_its_numbers() -> None:
     bad = next(d for d in doc.decisions if d.label == "bad")
     assert bad.kept and bad.e_above_hull == pytest.approx(0.3)
     assert bad.reason == "kept: no ml_screen stage (0.300 eV/atom above the ML hull, chgnet)"
+
+
+def test_the_dft_start_has_exact_symmetry() -> None:
+    # an ML relaxation leaves the lattice symmetric to ~1e-6 Å; projwfc then refuses the run
+    import numpy as np
+    from pymatgen.core import Lattice, Structure
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    from htflow.ml.screen import dft_start
+
+    exact = diamond("C", 3.567)
+    noisy = Structure(
+        Lattice(exact.lattice.matrix + np.random.default_rng(1).normal(0, 1e-6, (3, 3))),
+        exact.species,
+        exact.frac_coords + np.random.default_rng(2).normal(0, 1e-7, (2, 3)),
+    )
+    assert SpacegroupAnalyzer(noisy, symprec=1e-8).get_space_group_symbol() != "Fd-3m"
+    start = dft_start(noisy)
+    assert SpacegroupAnalyzer(start, symprec=1e-8).get_space_group_symbol() == "Fd-3m"
+    assert len(start) == 2 and abs(start.volume - exact.volume) < 1e-3
+    doc = screen({"c": fake_doc(noisy, -9.0)}, [fake_doc(exact, -9.0)], [], correction="none")
+    assert SpacegroupAnalyzer(
+        doc.decisions[0].structure, symprec=1e-8
+    ).get_space_group_symbol() == ("Fd-3m")

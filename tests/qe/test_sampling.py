@@ -174,6 +174,8 @@ def test_a_bulk_relaxed_on_a_coarser_mesh_relaxes_again_at_the_elastic_mesh():
     assert relax_maker.input_set_generator.for_property == "elastic"
     assert relax_maker.input_set_generator.calculation == "vc-relax"
     assert mesh != (6, 6, 6)
+    # not the workflows' shared starting relaxation: a name of its own
+    assert jobs[0].name == "elastic bulk relax" != bulk.name
 
 
 def test_a_metals_reference_stress_comes_from_an_scf_at_the_elastic_width():
@@ -256,7 +258,7 @@ def test_flows_declare_the_property_each_job_serves():
     assert served["dos"] == "dos"
     elastic = ElasticMaker().make(al())
     # the bulk relaxes at the protocol's sampling; the elastic sampling is decided after it
-    assert _generators(elastic)["elastic bulk relax"].for_property is None
+    assert _generators(elastic)["relax"].for_property is None
     assert [j for j, _ in elastic.iterflow() if j.name == "elastic sampling"]
     eos = EosMaker(relax_maker=RelaxMaker()).make(al())
     assert [j for j in eos.jobs if j.name == "run_volume_points"]

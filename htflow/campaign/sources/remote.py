@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from htflow.campaign.spec import OptimadeSource
 
 TIMEOUT = 20.0  # s per HTTP request
+PAGE_LIMIT = 100  # OPTIMADE entries asked for per request
 
 
 def from_materials_project(
@@ -62,21 +63,26 @@ def from_optimade(
     params = urllib.parse.urlencode(
         {
             "filter": query.filter,
-            "page_limit": query.max_results,
+            "page_limit": min(query.max_results, PAGE_LIMIT),
             "response_fields": "lattice_vectors,cartesian_site_positions,species_at_sites,"
             "species,chemical_formula_reduced",
         }
     )
-    url = f"{query.provider.rstrip('/')}/v1/structures?{params}"
+    url: str | None = f"{query.provider.rstrip('/')}/v1/structures?{params}"
+    docs: list[dict[str, Any]] = []
     try:
-        request = urllib.request.Request(url, headers={"User-Agent": "htflow"})
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
-            payload = json.loads(response.read())
+        # providers cap page_limit (htflow's own server at 500): follow the next links
+        while url and len(docs) < query.max_results:
+            request = urllib.request.Request(url, headers={"User-Agent": "htflow"})
+            with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+                payload = json.loads(response.read())
+            docs += payload.get("data", [])
+            url = _next_link(payload)
     except Exception as exc:  # offline, DNS, HTTP error, bad JSON
         return [], f"{entry}: skipped ({_first_line(exc)})"
     out = []
     skipped = 0
-    for doc in payload.get("data", [])[: query.max_results]:
+    for doc in docs[: query.max_results]:
         structure = optimade_structure(doc.get("attributes", {}))
         if structure is None:
             skipped += 1
@@ -84,6 +90,14 @@ def from_optimade(
         out.append(Candidate(structure, f"{entry} {doc.get('id', '?')}", "optimade"))
     note = f"{entry}: {skipped} disordered or incomplete entries skipped" if skipped else None
     return out, note
+
+
+def _next_link(payload: dict[str, Any]) -> str | None:
+    """The ``links.next`` of an OPTIMADE response (a URL, or a link object with ``href``)."""
+    link = (payload.get("links") or {}).get("next")
+    if isinstance(link, dict):
+        link = link.get("href")
+    return link if isinstance(link, str) and link else None
 
 
 def optimade_structure(attributes: dict[str, Any]) -> Structure | None:
