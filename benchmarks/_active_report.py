@@ -14,17 +14,21 @@ def _spread(values: list[int]) -> str:
     return f"{median:g} (IQR {q1:g}–{q3:g}; {min(values)}–{max(values)})"
 
 
-def truth_table(truth: dict[str, Any]) -> str:
-    """Every candidate: band gap, distance to the target, where the number comes from."""
+def truth_table(truth: dict[str, Any], left_out: dict[str, str] | None = None) -> str:
+    """Every candidate: band gap, distance to the target, where the number comes from; those
+    whose elements the family now leaves out are listed apart, out of the replays."""
+    left_out = left_out or {}
     rows = [
         "| candidate | band gap (eV) | \\|gap − 1.4\\| (eV) | source |",
         "|---|---:|---:|---|",
     ]
-    done = {n: r for n, r in truth.items() if r.get("status") == "ok"}
+    done = {n: r for n, r in truth.items() if r.get("status") == "ok" and n not in left_out}
     for name, r in sorted(done.items(), key=lambda item: abs(item[1]["band_gap"] - TARGET_GAP)):
         gap = 0.0 if r["is_metal"] else r["band_gap"]
         source = "reused run" if r["source"] == "reused" else "run here"
         rows.append(f"| {name} | {gap:.3f} | {abs(gap - TARGET_GAP):.3f} | {source} |")
+    for name in sorted(set(truth) & set(left_out)):
+        rows.append(f"| {name} | not ground truth | | left out of the family: {left_out[name]} |")
     for name, r in sorted(truth.items()):
         if r.get("status") != "ok":
             rows.append(f"| {name} | failed | | {r.get('reason', '')} |")
@@ -97,7 +101,7 @@ def markdown(data: dict[str, Any]) -> str:
     """All tables of the record that exist."""
     parts = []
     if data.get("truth"):
-        parts += ["### Ground truth", truth_table(data["truth"])]
+        parts += ["### Ground truth", truth_table(data["truth"], data.get("left_out"))]
     if data.get("replay", {}).get("random"):
         parts += ["### Replays", replay_table(data["replay"])]
     if data.get("replay", {}).get("surrogate_loo"):
