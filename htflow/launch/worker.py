@@ -18,8 +18,10 @@ pw.x run that stops for lack of time (``WalltimeExhaustedError``) leaves its inp
 for a restart; the worker turns that failure back into an unfinished launch, so the next
 allocation continues from the checkpoint instead of the Firework fizzling.
 
-Every attempt is appended to ``htflow_attempts.jsonl`` (SLURM job id, times, outcome): the
-agent reads it to tell a continuation from a failure.
+Every attempt is appended to ``htflow_attempts.jsonl`` (SLURM job id, the worker's host,
+times, outcome): the agent reads it to tell a continuation from a failure. Where the
+calculation itself ran (an ``srun`` step on another node) is the calculation's own record
+(``pw.hosts`` for pw.x).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import contextlib
 import fcntl
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -166,7 +169,7 @@ def run_offline(launch_dir: str | Path) -> str:
         if left is not None and left <= 0:
             _record(path, outcome="no_time")
             return state
-        _record(path, event="start")
+        _record(path, event="start", host=socket.gethostname())
         patch_fireworks()
         with contextlib.chdir(path):
             launch_rocket(None, FWorker(name="htflow-worker"))

@@ -21,6 +21,11 @@ if TYPE_CHECKING:
 
 TEST_STATE_DIR = "/tmp/htflow-test-slurm"
 TEST_PORT = 16817
+# The multi-node cluster (tests/cluster/test_multinode.py and the agent's node-loss test):
+# three namespaced nodes on ports 19817-19820, bridge htf19817br.
+MULTINODE_STATE_DIR = "/tmp/htflow-test-multinode"
+MULTINODE_PORT = 19817
+MULTINODE_NODES = 3
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -49,4 +54,27 @@ def local_slurm() -> Iterator[ClusterStatus]:
     if reason:
         pytest.skip(reason)
     with shared_cluster(state_dir=TEST_STATE_DIR, port=TEST_PORT) as status:
+        yield status
+
+
+def multinode_missing_reason() -> str | None:
+    """Why the multi-node tests cannot run here (no SLURM, no namespaces), or None."""
+    from htflow.cluster.node_network import namespace_problem
+
+    return slurm_missing_reason() or namespace_problem()
+
+
+@pytest.fixture(scope="session")
+def multinode_slurm() -> Iterator[ClusterStatus]:
+    """The shared three-node SLURM (namespaced nodes), up once for the multi-node tests.
+
+    The tests that use it are marked ``multinode``, which puts them in one xdist group
+    (tests/conftest.py), so one worker brings it up and takes it down.
+    """
+    reason = multinode_missing_reason()
+    if reason:
+        pytest.skip(reason)
+    with shared_cluster(
+        state_dir=MULTINODE_STATE_DIR, port=MULTINODE_PORT, nodes=MULTINODE_NODES
+    ) as status:
         yield status
