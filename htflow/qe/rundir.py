@@ -92,14 +92,15 @@ class PwRunDir:
         """``pw.hosts``: one line per MPI rank of the last run, ``<host> <start unix time>``."""
         return self.path / PW_HOSTS_FILE
 
-    def rank_hosts(self) -> list[tuple[str, float]]:
+    def rank_hosts(self, hosts_file: Path | None = None) -> list[tuple[str, float]]:
         """(host, start time in s since the epoch) of each rank of the last run, in start order.
 
         Written by each rank as it starts (:func:`htflow.qe.run.build_command`); empty when
-        the file is missing. Unreadable lines are skipped.
+        the file is missing. Unreadable lines are skipped. ``hosts_file``: an earlier
+        attempt's record (``pw.<n>.hosts``) instead of the last run's.
         """
         try:
-            lines = self.hosts_file.read_text(errors="replace").splitlines()
+            lines = (hosts_file or self.hosts_file).read_text(errors="replace").splitlines()
         except OSError:
             return []
         out = []
