@@ -112,10 +112,8 @@ def outcome_recorded(launch_dir: str | Path) -> bool:
     """
     started = False
     for record in attempts(launch_dir):
-        if record.get("event") == "start":
-            started = True
-        elif "outcome" in record:
-            started = False
+        # An outcome, or the agent's withdrawal, closes the attempt a start opened.
+        started = record.get("event") == "start"
     return not started
 
 

@@ -33,7 +33,7 @@ from htflow.cluster.profile import load_profile
 from htflow.cluster.render import write_job_script
 from htflow.cluster.slurm import sbatch, squeue
 from htflow.qe.rundir import PwRunDir
-from tests.cluster.conftest import multinode_missing_reason
+from tests.cluster.conftest import MULTINODE_PORT, multinode_missing_reason
 
 if TYPE_CHECKING:
     from htflow.cluster.local_slurm import ClusterStatus
@@ -99,16 +99,17 @@ def test_up_and_down_make_and_remove_exactly_their_namespaces() -> None:
     reason = multinode_missing_reason()
     if reason:
         pytest.skip(reason)
-    decoy = "htf19827-decoy"  # named like the cluster's own: down must still leave it
+    port = MULTINODE_PORT + 10  # its own two nodes, beside the shared three
+    decoy = f"htf{port}-decoy"  # named like the cluster's own: down must still leave it
     subprocess.run(["ip", "netns", "add", decoy], check=True)
     state = Path(tempfile.mkdtemp(prefix="htf-mn-updown-", dir="/tmp"))
     try:
         before_ns, before_links = set(namespaces()), _links()
-        status = cluster_up(state_dir=state, port=19827, nodes=2)
+        status = cluster_up(state_dir=state, port=port, nodes=2)
         made = {n.namespace for n in status.nodes}
-        assert made == {"htf19827-node1", "htf19827-node2"}
+        assert made == {f"htf{port}-node1", f"htf{port}-node2"}
         assert set(namespaces()) - before_ns == made
-        assert _links() - before_links == {"htf19827br", "htf19827v1", "htf19827v2"}
+        assert _links() - before_links == {f"htf{port}br", f"htf{port}v1", f"htf{port}v2"}
         recorded = json.loads((state / "etc" / "cluster.json").read_text())
         assert [n["namespace"] for n in recorded["network"]["nodes"]] == sorted(made)
         down = cluster_down(state_dir=state)
