@@ -250,8 +250,7 @@ def _network_for(cluster: LocalSlurm, nodes: int) -> NodeNetwork | None:
     bridge, _ = names_for(cluster.port, nodes)
     if recorded is not None and len(recorded.nodes) == nodes and recorded.bridge == bridge:
         return recorded
-    if recorded is not None:
-        remove_network(recorded)  # its subnet is free again for the new plan
+    # The recorded network goes only after its daemons stopped (the caller removes it).
     return plan_network(cluster.port, nodes)
 
 
