@@ -178,8 +178,7 @@ def _node_state(status: Any, node: str) -> str:
 
 
 def node_loss(n: int, work: Path, status: Any) -> None:
-    from htflow.cluster.local_slurm import _cluster
-    from htflow.cluster.local_slurm_daemons import start_slurmd
+    from htflow.cluster.local_slurm import start_node
     from htflow.qe.rundir import PwRunDir
 
     killer = NodeKiller(status, after=3)
@@ -188,7 +187,7 @@ def node_loss(n: int, work: Path, status: Any) -> None:
         elapsed = run_campaign(n, work / "node-loss", profile, tick=killer)
     finally:
         if killer.killed:
-            start_slurmd(_cluster(status.state_dir), killer.killed["node"], timeout=60)
+            start_node(killer.killed["node"], status.state_dir)
     if not killer.killed:
         raise SystemExit("no calculation ran on a node other than the batch host: nothing killed")
     kill = killer.killed["time"]

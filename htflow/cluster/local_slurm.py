@@ -44,6 +44,7 @@ from htflow.cluster.local_slurm_daemons import (
     start_munged,
     start_mysqld,
     start_slurm,
+    start_slurmd,
     start_slurmdbd,
     stop_all,
 )
@@ -272,6 +273,22 @@ def cluster_down(state_dir: str | Path | None = None) -> ClusterStatus:
             cluster.state_file.write_text(json.dumps(state))
             cluster = LocalSlurm(cluster.root, cluster.port)
         return _status(cluster)
+
+
+def start_node(node: str, state_dir: str | Path | None = None, timeout: float = 60.0) -> None:
+    """Start a namespaced node's slurmd again (after it died): SLURM returns the node to use.
+
+    Raises
+    ------
+    InputError
+        The cluster has no namespaced nodes, or none called ``node``.
+    """
+    cluster = _cluster(state_dir)
+    if cluster.network is None or node not in cluster.network.node_names():
+        raise InputError(
+            f"no namespaced node {node!r} in {cluster.root}: see `htflow cluster status`"
+        )
+    start_slurmd(cluster, node, timeout)
 
 
 def cluster_status(state_dir: str | Path | None = None) -> ClusterStatus:

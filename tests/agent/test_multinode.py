@@ -32,8 +32,7 @@ from jobflow import Flow
 from pymatgen.core import Lattice, Structure
 
 from htflow.agent import records
-from htflow.cluster.local_slurm import _cluster
-from htflow.cluster.local_slurm_daemons import start_slurmd
+from htflow.cluster.local_slurm import start_node
 from htflow.cluster.node_network import kill_namespace_processes, namespace_pids
 from htflow.db import get_jobstore, get_launchpad, writer_lock
 from htflow.launch.worker import attempts
@@ -232,7 +231,6 @@ def test_node_loss_requeues_onto_the_other_nodes(
     profile = write_profile(tmp_path, base="local-multinode", ranks_per_calculation=2)
     agent_dir = tmp_path / "agent"
     env = agent_environment(multinode_slurm.slurm_conf, tmp_path / "home")
-    cluster = _cluster(multinode_slurm.state_dir)
     agent = start_agent(agent_dir, db, profile, env)
     killed: dict[str, Any] = {}
     down_seen = False
@@ -248,7 +246,7 @@ def test_node_loss_requeues_onto_the_other_nodes(
     finally:
         stop(agent)
         if killed:  # the node returns: its slurmd starts again and registers
-            start_slurmd(cluster, killed["node"], timeout=60)
+            start_node(killed["node"], multinode_slurm.state_dir)
     log = (agent_dir / "agent.log").read_text(errors="replace")
     assert killed, f"the long run never reached its checkpoint; {log[-3000:]}"
     assert completed(lp, len(fw_ids)), log[-3000:]

@@ -6,11 +6,17 @@ Pure logic (no namespace is made); the real network is exercised in test_multino
 from __future__ import annotations
 
 import ipaddress
+from typing import TYPE_CHECKING
 
 import pytest
 
 from htflow.cluster import node_network
+from htflow.cluster.local_slurm import start_node
 from htflow.cluster.node_network import Node, NodeNetwork, choose_subnet, in_node, plan_network
+from htflow.exceptions import InputError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def test_subnet_avoids_every_network_of_the_host(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -49,3 +55,8 @@ def test_a_node_command_enters_its_namespace_with_its_own_hostname() -> None:
     argv = in_node(node, ["slurmd", "-f", "/x/slurm.conf"])
     assert argv[:4] == ["nsenter", "--net=/run/netns/htf1-node2", "unshare", "--uts"]
     assert argv[-4:] == ["node2", "slurmd", "-f", "/x/slurm.conf"]
+
+
+def test_starting_a_node_a_cluster_does_not_have_says_so(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no namespaced node 'node2'"):
+        start_node("node2", state_dir=tmp_path)
