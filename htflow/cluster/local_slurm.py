@@ -122,9 +122,10 @@ class ClusterStatus:
         lines = [
             f"local SLURM in {self.state_dir} (accounting: {'on' if self.accounting else 'off'})"
         ]
+        width = max([10, *(len(d.name) for d in self.daemons)])
         for daemon in self.daemons:
             state = f"running (pid {daemon.pid})" if daemon.running else "stopped"
-            lines.append(f"  {daemon.name:<10} {state}")
+            lines.append(f"  {daemon.name:<{width}} {state}")
         if self.network is not None:
             lines += ["", f"nodes on bridge {self.network.bridge} ({self.network.subnet}):"]
             lines += [
