@@ -14,8 +14,11 @@
 #SBATCH --chdir={{ launch_dir }}
 #SBATCH --output={{ launch_dir }}/slurm-%j.out
 #SBATCH --error={{ launch_dir }}/slurm-%j.err
+#SBATCH --no-requeue
 {% for option in extra_sbatch %}#SBATCH {{ option }}
 {% endfor %}
+# --no-requeue: after a node failure SLURM would rerun this job under the same id behind the
+# agent's back; the job ends NODE_FAIL instead and the agent requeues its launches.
 set -euo pipefail
 
 # The allocation ends this many seconds after the job started; run_pw stops pw.x cleanly

@@ -1,10 +1,10 @@
 """The ingestion step of a pass: finished launches go into the stores, ended ones are requeued.
 
-A launch whose run finished (COMPLETED or FIZZLED in ``FW_offline.json``) is ingested
-(:func:`htflow.agent.offline.ingest`, idempotent, so a kill -9 at any point only means
-ingesting it again). An unfinished launch of an allocation that ended is requeued or fizzled
-by the requeue policy (:mod:`htflow.agent.requeue`). A launch that started running is
-recorded RUNNING once.
+A launch whose run finished (COMPLETED in ``FW_offline.json``, or FIZZLED with the worker's
+outcome recorded after it) is ingested (:func:`htflow.agent.offline.ingest`, idempotent, so
+a kill -9 at any point only means ingesting it again). An unfinished launch of an allocation
+that ended is requeued or fizzled by the requeue policy (:mod:`htflow.agent.requeue`). A
+launch that started running is recorded RUNNING once.
 """
 
 from __future__ import annotations
@@ -21,7 +21,12 @@ from htflow.agent.offline import IngestError, ingest
 from htflow.agent.packing import resources_of
 from htflow.agent.requeue import apply, decide
 from htflow.agent.watch import LOST
-from htflow.launch.worker import FINISHED_STATES, OFFLINE_FILE, launch_state, write_json_atomic
+from htflow.launch.worker import (
+    OFFLINE_FILE,
+    launch_state,
+    outcome_recorded,
+    write_json_atomic,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -70,10 +75,13 @@ def ingest_and_requeue(
         if stopping():
             return counts
         state = _safe_state(launch["launch_dir"])
-        if state in FINISHED_STATES:
+        if state == "COMPLETED" or (state == "FIZZLED" and outcome_recorded(launch["launch_dir"])):
             if ingest_launch(lp, jobstore, launch):
                 counts.ingested += 1
             continue
+        # A FIZZLED run whose worker has not recorded the outcome is not a result yet: the
+        # worker is still deciding (a walltime stop, a dying allocation) or was killed while
+        # it did. It waits like an unfinished launch and is requeued if its allocation ended.
         alloc = allocs.get(launch["alloc_id"])
         if alloc is None or alloc["state"] != "ended":
             if state == "RUNNING" and not launch.get("running_recorded"):

@@ -1,4 +1,4 @@
-"""``htflow cluster``: bring the local single-node SLURM up, down, and report on it."""
+"""``htflow cluster``: bring the local SLURM up (one node, or several in namespaces), down."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from htflow.cluster.local_slurm import cluster_down, cluster_status, cluster_up
 
 cluster_app = typer.Typer(
     name="cluster",
-    help="The local single-node SLURM (munge, slurmctld, slurmd).",
+    help="The local SLURM (munge, slurmctld, one slurmd per node).",
     no_args_is_help=True,
 )
 
@@ -28,10 +28,19 @@ def up(
         bool, typer.Option("--accounting", help="Also run MariaDB and slurmdbd so sacct works.")
     ] = False,
     state_dir: StateDir = None,
+    nodes: Annotated[
+        int,
+        typer.Option(
+            "--nodes",
+            min=1,
+            help="Compute nodes; more than 1 runs each slurmd in its own network namespace "
+            "on a private bridge (root only).",
+        ),
+    ] = 1,
 ) -> None:
-    """Start munged, slurmctld and slurmd (idempotent); wait until the node is idle."""
+    """Start munged, slurmctld and slurmd (idempotent); wait until every node is idle."""
     start = time.monotonic()
-    status = cluster_up(accounting=accounting, state_dir=state_dir)
+    status = cluster_up(accounting=accounting, state_dir=state_dir, nodes=nodes)
     typer.echo(status.format())
     typer.echo(f"# up in {time.monotonic() - start:.1f} s")
 

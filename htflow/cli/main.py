@@ -34,7 +34,7 @@ def _register() -> None:
     from htflow.cli.verify import verify
 
     app.add_typer(pseudos_app, name="pseudos", help="Register and list pseudopotential families.")
-    app.add_typer(cluster_app, name="cluster", help="The local single-node SLURM.")
+    app.add_typer(cluster_app, name="cluster", help="The local SLURM (one node or --nodes N).")
     app.add_typer(agent_app, name="agent", help="The agent: the one writer that runs campaigns.")
     app.add_typer(export_app, name="export", help="Build materials and export them for ML.")
     app.command("demo", help="Run the demo campaign on the local SLURM; results and plots.")(demo)

@@ -26,7 +26,7 @@ import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from htflow.cluster.daemons import LocalClusterError, file_lock, pid_alive
 from htflow.cluster.local_slurm_config import (
@@ -44,8 +44,18 @@ from htflow.cluster.local_slurm_daemons import (
     start_munged,
     start_mysqld,
     start_slurm,
+    start_slurmd,
     start_slurmdbd,
     stop_all,
+)
+from htflow.cluster.node_network import (
+    Node,
+    NodeNetwork,
+    create_network,
+    names_for,
+    namespace_problem,
+    plan_network,
+    remove_network,
 )
 from htflow.exceptions import InputError
 from htflow.settings import get_settings
@@ -92,23 +102,36 @@ class ClusterStatus:
     accounting: bool
     daemons: list[DaemonStatus] = field(default_factory=list)
     sinfo: str = ""
+    network: NodeNetwork | None = None
 
     @property
     def up(self) -> bool:
-        """True when munged, slurmctld and slurmd (and the accounting daemons) all run."""
+        """True when munged, slurmctld and every slurmd (and the accounting daemons) run."""
         needed = {"munged", "slurmctld", "slurmd"}
         if self.accounting:
             needed |= {"mysqld", "slurmdbd"}
-        return all(d.running for d in self.daemons if d.name in needed)
+        return all(d.running for d in self.daemons if d.name.split("@")[0] in needed)
+
+    @property
+    def nodes(self) -> list[Node]:
+        """The namespaced compute nodes (none when slurmd runs on this host)."""
+        return list(self.network.nodes) if self.network is not None else []
 
     def format(self) -> str:
         """Human-readable report, ending with the line that points clients at the cluster."""
         lines = [
             f"local SLURM in {self.state_dir} (accounting: {'on' if self.accounting else 'off'})"
         ]
+        width = max([10, *(len(d.name) for d in self.daemons)])
         for daemon in self.daemons:
             state = f"running (pid {daemon.pid})" if daemon.running else "stopped"
-            lines.append(f"  {daemon.name:<10} {state}")
+            lines.append(f"  {daemon.name:<{width}} {state}")
+        if self.network is not None:
+            lines += ["", f"nodes on bridge {self.network.bridge} ({self.network.subnet}):"]
+            lines += [
+                f"  {n.name:<10} {n.address:<15} namespace {n.namespace}"
+                for n in self.network.nodes
+            ]
         if self.sinfo:
             lines += ["", self.sinfo.rstrip()]
         lines += ["", f"export SLURM_CONF={self.slurm_conf}"]
@@ -116,12 +139,16 @@ class ClusterStatus:
 
 
 def _cluster(state_dir: str | Path | None, port: int | None = None) -> LocalSlurm:
+    """The cluster as its last ``up`` recorded it (its port, its namespaced nodes)."""
     root = state_directory(state_dir)
     recorded = _read_state(root / "etc" / "cluster.json")
     if port is None:
         configured = get_settings().slurm_port
         port = configured if configured is not None else int(recorded.get("port", DEFAULT_PORT))
-    cluster = LocalSlurm(root, port)
+    network = recorded.get("network")
+    cluster = LocalSlurm(
+        root, port, NodeNetwork.from_json(network) if isinstance(network, dict) else None
+    )
     if len(str(cluster.munge_socket)) > MAX_SOCKET_PATH:
         raise InputError(
             f"state directory {root} is too long for a unix socket: set {STATE_ENV} to a "
@@ -130,7 +157,7 @@ def _cluster(state_dir: str | Path | None, port: int | None = None) -> LocalSlur
     return cluster
 
 
-def _read_state(path: Path) -> dict[str, int | bool]:
+def _read_state(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -152,6 +179,7 @@ def cluster_up(
     state_dir: str | Path | None = None,
     port: int | None = None,
     timeout: float = 60.0,
+    nodes: int = 1,
 ) -> ClusterStatus:
     """Start (or confirm) the local SLURM; idempotent and safe to call from several processes.
 
@@ -167,25 +195,45 @@ def cluster_up(
         ``$HTFLOW_SLURM_PORT``, the port recorded by the last ``up``, or 6817.
     timeout
         Seconds to wait for each daemon to become ready.
+    nodes
+        Compute nodes (count). 1: slurmd runs on this host. More: each slurmd runs in a
+        network namespace of its own on a private bridge (:mod:`htflow.cluster.node_network`;
+        needs root). Changing the count on a running cluster restarts it.
 
     Raises
     ------
     LocalClusterError
-        A program is missing or a daemon did not come up (the message names its log).
+        A program is missing, namespaces cannot be made, or a daemon did not come up (the
+        message names its log).
     """
+    if nodes < 1:
+        raise InputError(f"--nodes {nodes}: a cluster needs at least one node")
     _check_programs(accounting)
+    if nodes > 1 and (problem := namespace_problem()) is not None:
+        raise LocalClusterError(problem)
     cluster = _cluster(state_dir, port)
     with file_lock(cluster.root / "lock"):
-        prepare_directories(cluster)
-        hardware = node_hardware()
-        conf = slurm_conf_text(cluster, accounting, hardware)
-        running = any(d.pid() is not None for d in cluster.daemons().values())
+        cluster = _cluster(state_dir, port)  # what the last up recorded, read under the lock
         recorded = _read_state(cluster.state_file)
+        network = _network_for(cluster, nodes)
+        wanted = LocalSlurm(cluster.root, cluster.port, network)
+        prepare_directories(wanted)
+        conf = slurm_conf_text(wanted, accounting, node_hardware())
+        running = any(d.pid() is not None for d in cluster.daemons().values())
         changed = not cluster.slurm_conf.is_file() or cluster.slurm_conf.read_text() != conf
         if running and (changed or recorded.get("accounting") != accounting):
             stop_all(cluster)
+        if cluster.network is not None and cluster.network != network:
+            remove_network(cluster.network)
+        cluster = wanted
         write_if_changed(cluster.slurm_conf, conf, 0o644)
-        cluster.state_file.write_text(json.dumps({"accounting": accounting, "port": cluster.port}))
+        # Recorded before anything is created, so `down` removes a half-made network too.
+        state: dict[str, Any] = {"accounting": accounting, "port": cluster.port}
+        if network is not None:
+            state["network"] = network.to_json()
+        cluster.state_file.write_text(json.dumps(state))
+        if network is not None:
+            create_network(network)
         start_munged(cluster, timeout)
         if accounting:
             password = existing_password(cluster) or secrets.token_urlsafe(24)
@@ -196,14 +244,52 @@ def cluster_up(
         return _status(cluster)
 
 
+def _network_for(cluster: LocalSlurm, nodes: int) -> NodeNetwork | None:
+    """The recorded network when it has ``nodes`` nodes on this port, else a new plan."""
+    if nodes == 1:
+        return None
+    recorded = cluster.network
+    bridge, _ = names_for(cluster.port, nodes)
+    if recorded is not None and len(recorded.nodes) == nodes and recorded.bridge == bridge:
+        return recorded
+    # The recorded network goes only after its daemons stopped (the caller removes it).
+    return plan_network(cluster.port, nodes)
+
+
 def cluster_down(state_dir: str | Path | None = None) -> ClusterStatus:
-    """Cancel the cluster's jobs and stop its daemons by pid; a no-op when it is down."""
+    """Cancel the cluster's jobs, stop its daemons by pid and remove its namespaced nodes.
+
+    A no-op when it is down. Only the namespaces, veths and bridge recorded by ``up`` go.
+    """
     cluster = _cluster(state_dir)
     if not cluster.root.is_dir():
         return _status(cluster)
     with file_lock(cluster.root / "lock"):
+        cluster = _cluster(state_dir)
         stop_all(cluster)
+        if cluster.network is not None:
+            remove_network(cluster.network)
+            state = _read_state(cluster.state_file)
+            state.pop("network", None)
+            cluster.state_file.write_text(json.dumps(state))
+            cluster = LocalSlurm(cluster.root, cluster.port)
         return _status(cluster)
+
+
+def start_node(node: str, state_dir: str | Path | None = None, timeout: float = 60.0) -> None:
+    """Start a namespaced node's slurmd again (after it died): SLURM returns the node to use.
+
+    Raises
+    ------
+    InputError
+        The cluster has no namespaced nodes, or none called ``node``.
+    """
+    cluster = _cluster(state_dir)
+    if cluster.network is None or node not in cluster.network.node_names():
+        raise InputError(
+            f"no namespaced node {node!r} in {cluster.root}: see `htflow cluster status`"
+        )
+    start_slurmd(cluster, node, timeout)
 
 
 def cluster_status(state_dir: str | Path | None = None) -> ClusterStatus:
@@ -224,6 +310,7 @@ def _status(cluster: LocalSlurm) -> ClusterStatus:
         accounting=bool(recorded.get("accounting", False)),
         daemons=daemons,
         sinfo=summary,
+        network=cluster.network,
     )
 
 
@@ -238,6 +325,7 @@ def shared_cluster(
     accounting: bool = False,
     port: int | None = None,
     timeout: float = 60.0,
+    nodes: int = 1,
 ) -> Iterator[ClusterStatus]:
     """Use the local cluster from several processes (pytest-xdist workers) at once.
 
@@ -254,7 +342,7 @@ def shared_cluster(
     with file_lock(cluster_dir / "users.lock"):
         me.touch()
         status = cluster_up(
-            accounting=accounting, state_dir=cluster_dir, port=port, timeout=timeout
+            accounting=accounting, state_dir=cluster_dir, port=port, timeout=timeout, nodes=nodes
         )
     try:
         yield status

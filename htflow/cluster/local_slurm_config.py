@@ -23,13 +23,18 @@ import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from htflow.cluster.daemons import Daemon, LocalClusterError
+
+if TYPE_CHECKING:
+    from htflow.cluster.node_network import NodeNetwork
 
 DEFAULT_PORT = 6817  # slurmctld; slurmd +1, slurmdbd +2, mysqld +3
 CLUSTER_NAME = "htflow"
 PARTITION = "debug"
 DB_NAME = "slurm_acct_db"
+NODE_TIMEOUT = 10  # s: SlurmdTimeout of a multi-node local cluster
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,7 @@ class LocalSlurm:
 
     root: Path
     port: int = DEFAULT_PORT
+    network: NodeNetwork | None = None  # compute nodes in namespaces; None: this host only
 
     @property
     def etc(self) -> Path:
@@ -102,8 +108,21 @@ class LocalSlurm:
             "mysqld": Daemon("mysqld", run / "mysqld.pid", ("mysqld", "mariadbd")),
             "slurmdbd": Daemon("slurmdbd", run / "slurmdbd.pid", ("slurmdbd",)),
             "slurmctld": Daemon("slurmctld", run / "slurmctld.pid", ("slurmctld",)),
-            "slurmd": Daemon("slurmd", run / "slurmd.pid", ("slurmd",)),
+            **self.slurmds(),
         }
+
+    def slurmds(self) -> dict[str, Daemon]:
+        """The slurmd of each node: ``slurmd``, or ``slurmd@<node>`` for namespaced nodes."""
+        if self.network is None:
+            return {"slurmd": Daemon("slurmd", self.run / "slurmd.pid", ("slurmd",))}
+        return {
+            f"slurmd@{name}": Daemon(f"slurmd@{name}", self.run / f"slurmd-{name}.pid", ("slurmd",))
+            for name in self.network.node_names()
+        }
+
+    def slurmd_log(self, node: str | None = None) -> Path:
+        """The log of the node's slurmd (the only one when the cluster has no namespaces)."""
+        return self.log / (f"slurmd-{node}.log" if node else "slurmd.log")
 
     def environment(self) -> dict[str, str]:
         """Environment for daemons and SLURM clients of this cluster (no database URIs)."""
@@ -156,10 +175,45 @@ def slurm_conf_text(cluster: LocalSlurm, accounting: bool, hardware: dict[str, s
             "AccountingStorageType=accounting_storage/none",
             "JobAcctGatherType=jobacct_gather/none",
         ]
+    network = cluster.network
+    if network is None:
+        controller = f"{host}(127.0.0.1)"
+        spool, slurmd_pid, slurmd_log = (
+            cluster.root / "spool",
+            cluster.daemons()["slurmd"].pid_file,
+            cluster.slurmd_log(),
+        )
+        node_lines = [
+            f"NodeName={host} NodeAddr=127.0.0.1 {node} State=UNKNOWN",
+            f"PartitionName={PARTITION} Nodes={host} Default=YES MaxTime=INFINITE State=UP",
+        ]
+        node_settings: list[str] = []
+    else:
+        # Nodes reach slurmctld at the bridge's address; each slurmd fills in %n itself.
+        controller = f"{host}({network.gateway})"
+        spool, slurmd_pid, slurmd_log = (
+            cluster.root / "spool" / "%n",
+            cluster.run / "slurmd-%n.pid",
+            cluster.log / "slurmd-%n.log",
+        )
+        names = ",".join(network.node_names())
+        node_lines = [
+            f"NodeName={n.name} NodeHostname={n.name} NodeAddr={n.address} {node} State=UNKNOWN"
+            for n in network.nodes
+        ]
+        node_lines.append(
+            f"PartitionName={PARTITION} Nodes={names} Default=YES MaxTime=INFINITE State=UP"
+        )
+        # A dead node is DOWN (and its job NODE_FAIL) within seconds rather than the
+        # default 5 minutes: slurmctld pings every SlurmdTimeout/3 s.
+        node_settings = [f"SlurmdTimeout={NODE_TIMEOUT}", "MessageTimeout=5"]
+        # Nodes share /tmp, where each step's PMIx client directory would collide: a
+        # node-local temporary directory, as a real node has.
+        node_settings.append(f"TmpFS={cluster.root / 'tmp' / '%n'}")
     lines = [
         "# Written by `htflow cluster up`; rewritten on every up. Do not edit.",
         f"ClusterName={CLUSTER_NAME}",
-        f"SlurmctldHost={host}(127.0.0.1)",
+        f"SlurmctldHost={controller}",
         "SlurmUser=root",
         "SlurmdUser=root",
         f"SlurmctldPort={cluster.port}",
@@ -168,11 +222,11 @@ def slurm_conf_text(cluster: LocalSlurm, accounting: bool, hardware: dict[str, s
         "CredType=cred/munge",
         f"AuthInfo=socket={cluster.munge_socket}",
         f"StateSaveLocation={cluster.root / 'ctld'}",
-        f"SlurmdSpoolDir={cluster.root / 'spool'}",
+        f"SlurmdSpoolDir={spool}",
         f"SlurmctldPidFile={cluster.daemons()['slurmctld'].pid_file}",
-        f"SlurmdPidFile={cluster.daemons()['slurmd'].pid_file}",
+        f"SlurmdPidFile={slurmd_pid}",
         f"SlurmctldLogFile={cluster.log / 'slurmctld.log'}",
-        f"SlurmdLogFile={cluster.log / 'slurmd.log'}",
+        f"SlurmdLogFile={slurmd_log}",
         # No systemd and no cgroups here: track processes through /proc, bind nothing.
         "ProctrackType=proctrack/linuxproc",
         "TaskPlugin=task/none",
@@ -186,11 +240,11 @@ def slurm_conf_text(cluster: LocalSlurm, accounting: bool, hardware: dict[str, s
         "ReturnToService=2",
         # Faster scancel and timeouts in tests: SIGKILL 10 s after SIGTERM (default 30 s).
         "KillWait=10",
+        *node_settings,
         "JobCompType=jobcomp/filetxt",
         f"JobCompLoc={cluster.jobcomp_file}",
         *accounting_lines,
-        f"NodeName={host} NodeAddr=127.0.0.1 {node} State=UNKNOWN",
-        f"PartitionName={PARTITION} Nodes={host} Default=YES MaxTime=INFINITE State=UP",
+        *node_lines,
     ]
     return "\n".join(lines) + "\n"
 
@@ -229,6 +283,8 @@ def prepare_directories(cluster: LocalSlurm) -> None:
         (cluster.munge_key.parent, 0o700),
         (cluster.root / "ctld", 0o755),
         (cluster.root / "spool", 0o755),
+        *((cluster.root / "spool" / name, 0o755) for name in node_names(cluster)),
+        *((cluster.root / "tmp" / name, 0o1777) for name in node_names(cluster)),
     ):
         path.mkdir(parents=True, exist_ok=True)
         path.chmod(mode)
@@ -236,6 +292,11 @@ def prepare_directories(cluster: LocalSlurm) -> None:
         # mungekey is munge 0.5.13+; 1024 random bits is what it writes by default.
         cluster.munge_key.write_bytes(secrets.token_bytes(128))
     cluster.munge_key.chmod(0o600)
+
+
+def node_names(cluster: LocalSlurm) -> list[str]:
+    """The SLURM node names of the cluster's namespaced nodes (none for a single-node one)."""
+    return cluster.network.node_names() if cluster.network is not None else []
 
 
 def existing_password(cluster: LocalSlurm) -> str | None:

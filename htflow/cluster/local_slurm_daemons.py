@@ -16,7 +16,8 @@ import time
 from typing import TYPE_CHECKING
 
 from htflow.cluster.daemons import LocalClusterError, start_daemon, stop_daemon, wait_for
-from htflow.cluster.local_slurm_config import CLUSTER_NAME, DB_NAME, short_hostname
+from htflow.cluster.local_slurm_config import CLUSTER_NAME, DB_NAME, node_names, short_hostname
+from htflow.cluster.node_network import in_node
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -154,6 +155,13 @@ def _node_states(cluster: LocalSlurm) -> list[str]:
     return result.stdout.split() if result.returncode == 0 else []
 
 
+def _pid_written(pid_file: Path) -> bool:
+    try:
+        return bool(pid_file.read_text().strip())
+    except OSError:
+        return False
+
+
 def _alive_or_raise(daemon: Daemon, log: Path) -> None:
     """Raise with the daemon's last fatal log line when it has exited (port taken, bad conf)."""
     if daemon.running():
@@ -168,10 +176,9 @@ def _alive_or_raise(daemon: Daemon, log: Path) -> None:
 
 
 def start_slurm(cluster: LocalSlurm, timeout: float) -> None:
-    """Start slurmctld and slurmd and wait until the node is ready in ``sinfo``."""
-    daemons = cluster.daemons()
-    ctld, slurmd = daemons["slurmctld"], daemons["slurmd"]
-    ctld_log, slurmd_log = cluster.log / "slurmctld.log", cluster.log / "slurmd.log"
+    """Start slurmctld and every slurmd and wait until all nodes are ready in ``sinfo``."""
+    ctld = cluster.daemons()["slurmctld"]
+    ctld_log = cluster.log / "slurmctld.log"
     if not ctld.running():
         ctld.pid_file.unlink(missing_ok=True)  # a stale file would hide a failed start
         argv = ["slurmctld", "-f", str(cluster.slurm_conf)]
@@ -179,35 +186,55 @@ def start_slurm(cluster: LocalSlurm, timeout: float) -> None:
 
     def ctld_ready() -> bool:
         # The pid file appears before the port is bound, so a port clash shows up only here.
-        if ctld.pid_file.exists():
+        # It is created empty and then written: only a pid in it tells that slurmctld died.
+        if _pid_written(ctld.pid_file):
             _alive_or_raise(ctld, ctld_log)
         return "is UP" in run_client(["scontrol", "ping"], cluster, timeout=10).stdout
 
     wait_for(ctld_ready, timeout, "slurmctld answering `scontrol ping`", ctld_log)
-    if not slurmd.running():
-        argv = ["slurmd", "-f", str(cluster.slurm_conf)]
-        start_daemon(argv, cluster.environment(), cluster.log / "slurmd.out")
-        wait_for(slurmd.running, timeout, "slurmd start", slurmd_log)
+    nodes: list[str | None] = [*node_names(cluster)] or [None]
+    for node in nodes:
+        start_slurmd(cluster, node, timeout)
     resumed = 0.0
+    slurmds = cluster.slurmds().values()
+    logs = [(d, cluster.slurmd_log(n)) for d, n in zip(slurmds, nodes, strict=True)]
 
     def node_ready() -> bool:
         nonlocal resumed
         _alive_or_raise(ctld, ctld_log)
-        _alive_or_raise(slurmd, slurmd_log)
+        for slurmd, log in logs:
+            _alive_or_raise(slurmd, log)
         states = _node_states(cluster)
-        if states and all(
+        if len(states) == len(logs) and all(
             s.rstrip("*~#!%$@^-") in READY_NODE_STATES and not s.endswith("*") for s in states
         ):
             return True
         # A node left DOWN or DRAINED by an earlier run is resumed, at most once a second.
         if any(s.startswith(("down", "drain")) for s in states) and time.monotonic() - resumed > 1:
             resumed = time.monotonic()
-            run_client(
-                ["scontrol", "update", f"NodeName={short_hostname()}", "State=RESUME"], cluster
-            )
+            names = ",".join(node_names(cluster)) or short_hostname()
+            run_client(["scontrol", "update", f"NodeName={names}", "State=RESUME"], cluster)
         return False
 
-    wait_for(node_ready, timeout, "the node becoming idle in sinfo", cluster.log / "slurmd.log")
+    wait_for(node_ready, timeout, "every node becoming idle in sinfo", logs[0][1])
+
+
+def start_slurmd(cluster: LocalSlurm, node: str | None, timeout: float) -> None:
+    """Start the slurmd of ``node`` (None: the single node on this host) unless it runs.
+
+    A namespaced node's slurmd starts inside its network namespace with a UTS namespace of
+    its own, so its hostname, and that of every job step it starts, is the node's name.
+    """
+    daemon = cluster.slurmds()[f"slurmd@{node}" if node else "slurmd"]
+    if daemon.running():
+        return
+    daemon.pid_file.unlink(missing_ok=True)
+    argv = ["slurmd", "-f", str(cluster.slurm_conf)]
+    if node is not None and cluster.network is not None:
+        argv = in_node(cluster.network.node(node), argv)
+    log = cluster.slurmd_log(node)
+    start_daemon(argv, cluster.environment(), log.with_suffix(".out"))
+    wait_for(daemon.running, timeout, f"slurmd start{f' on {node}' if node else ''}", log)
 
 
 def stop_all(cluster: LocalSlurm) -> None:
@@ -215,7 +242,9 @@ def stop_all(cluster: LocalSlurm) -> None:
     daemons = cluster.daemons()
     if daemons["slurmctld"].pid() is not None:
         _cancel_jobs(cluster)
-    for name in ("slurmd", "slurmctld", "slurmdbd", "mysqld", "munged"):
+    for slurmd in cluster.slurmds().values():
+        stop_daemon(slurmd)
+    for name in ("slurmctld", "slurmdbd", "mysqld", "munged"):
         stop_daemon(daemons[name])
 
 

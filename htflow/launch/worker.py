@@ -18,8 +18,10 @@ pw.x run that stops for lack of time (``WalltimeExhaustedError``) leaves its inp
 for a restart; the worker turns that failure back into an unfinished launch, so the next
 allocation continues from the checkpoint instead of the Firework fizzling.
 
-Every attempt is appended to ``htflow_attempts.jsonl`` (SLURM job id, times, outcome): the
-agent reads it to tell a continuation from a failure.
+Every attempt is appended to ``htflow_attempts.jsonl`` (SLURM job id, the worker's host,
+times, outcome): the agent reads it to tell a continuation from a failure. Where the
+calculation itself ran (an ``srun`` step on another node) is the calculation's own record
+(``pw.hosts`` for pw.x).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import contextlib
 import fcntl
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -38,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 from htflow.exceptions import HtflowError
 from htflow.fireworks_compat import patch_fireworks
 from htflow.launch import feed
+from htflow.launch.allocation import allocation_ended, slurm_job_id
 from htflow.settings import get_settings
 from htflow.walltime import seconds_left
 
@@ -50,9 +54,10 @@ RUN_LOCK = "htflow_run.lock"
 OFFLINE_FILE = "FW_offline.json"
 # Outcomes that are not failures: the launch simply needs another allocation.
 CONTINUE_OUTCOMES = ("no_time", "walltime")
+# The calculation failed while SLURM was ending its allocation (a node died, scancel): the
+# failure is the allocation's, and the launch is requeued like any launch it did not finish.
+ALLOCATION_ENDED = "allocation_ended"
 _WALLTIME_EXCEPTION = "WalltimeExhaustedError"
-# SLURM's own variable (no htflow setting): which allocation an attempt ran in.
-SLURM_JOB_ID_ENV = "SLURM_JOB_ID"
 # The environment variable of the ``mpi_extra_args`` setting, as a stream's child reads it.
 MPI_EXTRA_ARGS_ENV = "HTFLOW_MPI_EXTRA_ARGS"
 
@@ -98,15 +103,25 @@ def attempts(launch_dir: str | Path) -> list[dict[str, Any]]:
     return records
 
 
+def outcome_recorded(launch_dir: str | Path) -> bool:
+    """Whether the worker finished with the launch's last start: it recorded the outcome.
+
+    A worker records an outcome only after it has looked at a failed run (a walltime stop
+    or a dying allocation turn FIZZLED back into "not finished"). A FIZZLED launch whose
+    last start has no outcome was left by a worker killed in between: not a result yet.
+    """
+    started = False
+    for record in attempts(launch_dir):
+        # An outcome, or the agent's withdrawal, closes the attempt a start opened.
+        started = record.get("event") == "start"
+    return not started
+
+
 def _record(launch_dir: Path, **fields: Any) -> None:
-    fields.setdefault("job_id", _slurm_job_id())
+    fields.setdefault("job_id", slurm_job_id())
     fields.setdefault("time", time.time())
     with open(launch_dir / ATTEMPTS_FILE, "a") as handle:
         handle.write(json.dumps(fields) + "\n")
-
-
-def _slurm_job_id() -> str | None:
-    return os.environ.get(SLURM_JOB_ID_ENV)
 
 
 @contextlib.contextmanager
@@ -140,7 +155,8 @@ def run_offline(launch_dir: str | Path) -> str:
     A directory whose run already finished is not run again (a requeued allocation must not
     run a calculation twice), nor one another stream is running (``BUSY``), nor one already
     tried in this allocation. With too little allocation time left the directory is not
-    started (``RESERVED``); a pw.x run stopped for lack of time is reset to ``RESERVED``.
+    started (``RESERVED``); a pw.x run stopped for lack of time is reset to ``RESERVED``, and
+    so is a run that failed while SLURM was ending the allocation (a dead node, scancel).
 
     Raises
     ------
@@ -159,14 +175,14 @@ def run_offline(launch_dir: str | Path) -> str:
         state = launch_state(path)
         if state in FINISHED_STATES:
             return state
-        job_id = _slurm_job_id()
+        job_id = slurm_job_id()
         if job_id and any(a.get("job_id") == job_id for a in attempts(path)):
             return state  # tried in this allocation already (e.g. stopped on walltime)
         left = seconds_left()
         if left is not None and left <= 0:
             _record(path, outcome="no_time")
             return state
-        _record(path, event="start")
+        _record(path, event="start", host=socket.gethostname())
         patch_fireworks()
         with contextlib.chdir(path):
             launch_rocket(None, FWorker(name="htflow-worker"))
@@ -174,6 +190,10 @@ def run_offline(launch_dir: str | Path) -> str:
         if state == "FIZZLED" and _walltime_exhausted(path):
             reset_offline(path)
             _record(path, outcome="walltime")
+            return "RESERVED"
+        if state == "FIZZLED" and (ending := allocation_ended()) is not None:
+            reset_offline(path)
+            _record(path, outcome=ALLOCATION_ENDED, slurm_state=ending)
             return "RESERVED"
         _record(path, outcome=state)
         return state
@@ -275,6 +295,8 @@ def run_queue(alloc_dir: Path, poll: float = 0.5) -> int:
             tried.add(pending[0])
             status = max(status, _run_one(Path(pending[0])))
             feed.note_activity(alloc_dir, f"{time.time():.3f} finished {pending[0]}")
+            if _last_outcome(pending[0]) == ALLOCATION_ENDED:
+                return status  # SLURM is ending the allocation: start nothing more
             continue
         left = seconds_left()
         if wait and feed.held(alloc_dir) and (left is None or left > 0):
@@ -284,6 +306,11 @@ def run_queue(alloc_dir: Path, poll: float = 0.5) -> int:
                 continue
         if reader.leave(tried):
             return status
+
+
+def _last_outcome(launch_dir: str) -> str | None:
+    outcomes = [a["outcome"] for a in attempts(launch_dir) if "outcome" in a]
+    return outcomes[-1] if outcomes else None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -64,6 +64,7 @@ def build_task_doc(directory: str | Path, **kwargs: Any) -> PwTaskDoc:
         "custodian": parse_custodian(directory),
         "nprocs": (xml and xml.nprocs) or (stdout and stdout.nprocs),
         "n_pools": (xml and xml.n_pools) or (stdout and stdout.n_pools),
+        "hosts": [host for host, _ in run.rank_hosts()],
     }
     fields.update(kwargs)
     if "state" not in kwargs:

@@ -30,6 +30,10 @@ if TYPE_CHECKING:
     from custodian.custodian import ErrorHandler
 
 QeProgram = Literal["pw", "dos", "projwfc"]
+# Each rank appends "<host> <start time>" to <stem>.hosts, then becomes the program itself
+# (exec: same pid, so signals, exit codes and MPI see the program). With srun steps or MPI
+# across nodes this is the only record of where a calculation ran; $0 is the stem.
+RANK_HOST_RECORDER = 'echo "$(uname -n) $(date +%s.%N)" >> "$0.hosts"; exec "$@"'
 
 
 def run_environment() -> dict[str, str]:
@@ -78,9 +82,17 @@ def choose_npool(n_kpoints: int, n_ranks: int) -> int:
 
 
 def build_command(
-    program: QeProgram, settings: HtflowSettings, n_ranks: int | None = None, npool: int = 1
+    program: QeProgram,
+    settings: HtflowSettings,
+    n_ranks: int | None = None,
+    npool: int = 1,
+    record_hosts: bool = False,
 ) -> list[str]:
-    """The argv that starts ``program`` under the configured MPI launcher."""
+    """The argv that starts ``program`` under the configured MPI launcher.
+
+    With ``record_hosts`` each rank first appends its host and start time to
+    ``<program>.hosts`` in the run directory (:data:`RANK_HOST_RECORDER`).
+    """
     executable = {"pw": settings.pw_cmd, "dos": settings.dos_cmd, "projwfc": settings.projwfc_cmd}[
         program
     ]
@@ -88,6 +100,8 @@ def build_command(
     argv = executable.split()
     if npool > 1:
         argv += ["-nk", str(npool)]
+    if record_hosts:
+        argv = ["sh", "-c", RANK_HOST_RECORDER, program, *argv]
     if settings.mpi_launcher == "none" or (settings.mpi_launcher == "mpirun" and ranks == 1):
         return argv
     if settings.mpi_launcher == "srun":
@@ -165,7 +179,7 @@ class QeJob(Job):
     def run(self, directory: str = "./") -> subprocess.Popen:
         path = Path(directory)
         # A failed attempt's output is evidence: keep it as <stem>.<n>.out beside the next.
-        for kept in (f"{self.stem}.out", f"{self.stem}.err", "CRASH"):
+        for kept in (f"{self.stem}.out", f"{self.stem}.err", f"{self.stem}.hosts", "CRASH"):
             _rotate(path / kept)
         with (
             open(path / f"{self.stem}.out", "w") as stdout,
@@ -262,7 +276,7 @@ def run_pw(
     # One rank has one pool; skipping the symmetry analysis saves ~30 ms per run and the
     # import of pymatgen's symmetry module in a worker whose runs are all serial.
     npool = choose_npool(irreducible_kpoint_count(bounded), ranks) if ranks > 1 else 1
-    argv = build_command("pw", settings, n_ranks=ranks, npool=npool)
+    argv = build_command("pw", settings, n_ranks=ranks, npool=npool, record_hosts=True)
     job = QeJob(argv, stem="pw")
     _rotate(path / Custodian.LOG_FILE)
     custodian = Custodian(

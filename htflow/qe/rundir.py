@@ -29,6 +29,7 @@ PW_INPUT_JSON = "pw_input.json"
 PW_OUTPUT_FILE = "pw.out"
 PW_STDERR_FILE = "pw.err"
 PW_EXITCODE_FILE = "pw.exitcode"
+PW_HOSTS_FILE = "pw.hosts"
 CRASH_FILE = "CRASH"
 NAMELISTS = ("control", "system", "electrons", "ions", "cell")
 # htflow's inputs always set these; they are also what a run without them is read with.
@@ -85,6 +86,31 @@ class PwRunDir:
     def exitcode_file(self) -> Path:
         """``pw.exitcode``, the exit status :mod:`htflow.qe.run` records when pw.x ends."""
         return self.path / PW_EXITCODE_FILE
+
+    @property
+    def hosts_file(self) -> Path:
+        """``pw.hosts``: one line per MPI rank of the last run, ``<host> <start unix time>``."""
+        return self.path / PW_HOSTS_FILE
+
+    def rank_hosts(self, hosts_file: Path | None = None) -> list[tuple[str, float]]:
+        """(host, start time in s since the epoch) of each rank of the last run, in start order.
+
+        Written by each rank as it starts (:func:`htflow.qe.run.build_command`); empty when
+        the file is missing. Unreadable lines are skipped. ``hosts_file``: an earlier
+        attempt's record (``pw.<n>.hosts``) instead of the last run's.
+        """
+        try:
+            lines = (hosts_file or self.hosts_file).read_text(errors="replace").splitlines()
+        except OSError:
+            return []
+        out = []
+        for line in lines:
+            words = line.split()
+            try:
+                out.append((words[0], float(words[1])))
+            except (IndexError, ValueError):
+                continue
+        return sorted(out, key=lambda entry: entry[1])
 
     @property
     def crash_file(self) -> Path:

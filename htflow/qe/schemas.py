@@ -176,6 +176,10 @@ class PwTaskDoc(BaseModel):
     )
     blas: str | None = Field(None, description="BLAS library pw.x ran with (set by the caller).")
     nprocs: int | None = Field(None, description="Number of MPI processes.")
+    hosts: list[str] = Field(
+        default_factory=list,
+        description="Host of each MPI rank of the last pw.x run, in start order (pw.hosts).",
+    )
     n_pools: int | None = Field(None, description="Number of k-point pools (npool).")
     dos: DosField | None = Field(
         None,

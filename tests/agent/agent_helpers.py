@@ -24,9 +24,9 @@ REPO = Path(__file__).resolve().parents[2]
 TEST_TRUSTED_MODULES = json.dumps([*DEFAULT_INBOX_TRUSTED_MODULES, "tests"])
 
 
-def write_profile(directory: Path, **overrides: Any) -> Path:
-    """``local.yaml`` with ``overrides`` (e.g. 1 task per allocation) written into ``directory``."""
-    data = yaml.safe_load((PROFILE_DIR / "local.yaml").read_text())
+def write_profile(directory: Path, base: str = "local", **overrides: Any) -> Path:
+    """Profile ``base`` with ``overrides`` (e.g. 1 task per allocation) written to ``directory``."""
+    data = yaml.safe_load((PROFILE_DIR / f"{base}.yaml").read_text())
     resources = overrides.pop("resources", None)
     data.update(overrides)
     if resources is not None:

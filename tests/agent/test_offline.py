@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from jobflow import Flow
@@ -265,3 +265,90 @@ def test_a_result_written_while_ingest_looks_is_harvested(
     assert done.state == "COMPLETED" and done.outputs == 1  # and the outputs followed
     assert jobstore.docs_store.count({"uuid": flow.jobs[0].uuid}) == 1
     assert launchpad.get_fw_by_id(result.fw_ids[flow.jobs[1].uuid]).state == "READY"
+
+
+def _ingest_pass(launchpad: LaunchPad, jobstore: JobStore, launch: Any, alloc_state: str) -> Any:
+    """One ingestion step of the agent with ``launch`` in allocation 1 (state ``alloc_state``)."""
+    from htflow.agent import records
+    from htflow.agent.ingestion import ingest_and_requeue
+    from htflow.agent.requeue import RequeuePolicy
+    from htflow.cluster import load_profile
+
+    if records.launches(launchpad).find_one({"launch_id": launch.launch_id}) is None:
+        records.add_launch(
+            launchpad,
+            launch_id=launch.launch_id,
+            fw_id=launch.fw_id,
+            launch_dir=str(launch.launch_dir),
+            job_type="small",
+            name="",
+            resources=None,
+        )
+        records.launches(launchpad).update_one(
+            {"launch_id": launch.launch_id}, {"$set": {"alloc_id": 1}}
+        )
+    ended = alloc_state == "NODE_FAIL"
+    records.allocations(launchpad).update_one(
+        {"alloc_id": 1},
+        {"$set": {"job_id": "4242", "state": "ended" if ended else "queued"}},
+        upsert=True,
+    )
+    records.allocations(launchpad).update_one(
+        {"alloc_id": 1}, {"$set": {"slurm_state": alloc_state}}
+    )
+    return ingest_and_requeue(
+        launchpad, jobstore, load_profile("local"), RequeuePolicy(), stopping=lambda: False
+    )
+
+
+def test_a_failure_while_slurm_ends_the_allocation_is_requeued(
+    launchpad: LaunchPad, jobstore: JobStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that fails while its allocation is NODE_FAIL is the allocation's failure."""
+    from htflow.launch.worker import attempts, launch_state
+
+    result = submit_flow(fail("srun: error: Node failure on node2"), launchpad)
+    (launch,) = claim(launchpad, 10, tmp_path / "launches", jobstore=jobstore)
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    asked = []
+    monkeypatch.setattr(
+        "htflow.launch.worker.allocation_ended", lambda: asked.append(1) or "NODE_FAIL"
+    )
+    assert run_offline(launch.launch_dir) == "RESERVED"
+    assert asked and launch_state(launch.launch_dir) == "RESERVED"
+    last = attempts(launch.launch_dir)[-1]
+    assert (last["outcome"], last["slurm_state"], last["job_id"]) == (
+        "allocation_ended",
+        "NODE_FAIL",
+        "4242",
+    )
+    counts = _ingest_pass(launchpad, jobstore, launch, "NODE_FAIL")
+    assert (counts.ingested, counts.requeued, counts.fizzled) == (0, 1, 0)
+    (fw_id,) = result.fw_ids.values()
+    assert launchpad.get_fw_by_id(fw_id).state != "FIZZLED"
+
+
+def test_a_fizzled_run_without_the_workers_outcome_waits_for_its_allocation(
+    launchpad: LaunchPad, jobstore: JobStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker was killed between FireWorks' FIZZLED and its own outcome line."""
+    from htflow.launch.worker import ATTEMPTS_FILE, launch_state, outcome_recorded
+
+    result = submit_flow(fail("killed with its allocation"), launchpad)
+    (launch,) = claim(launchpad, 10, tmp_path / "launches", jobstore=jobstore)
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    monkeypatch.setattr("htflow.launch.worker.allocation_ended", lambda: None)
+    assert run_offline(launch.launch_dir) == "FIZZLED"
+    assert outcome_recorded(launch.launch_dir)
+    attempts_file = launch.launch_dir / ATTEMPTS_FILE
+    lines = attempts_file.read_text().splitlines()
+    attempts_file.write_text("\n".join(lines[:-1]) + "\n")  # the outcome line never came
+    assert not outcome_recorded(launch.launch_dir)
+
+    counts = _ingest_pass(launchpad, jobstore, launch, "RUNNING")
+    assert (counts.ingested, counts.requeued) == (0, 0)  # not a result while it may change
+    (fw_id,) = result.fw_ids.values()
+    assert launchpad.get_fw_by_id(fw_id).state != "FIZZLED"
+    counts = _ingest_pass(launchpad, jobstore, launch, "NODE_FAIL")
+    assert counts.requeued == 1
+    assert launch_state(launch.launch_dir) == "RESERVED"
