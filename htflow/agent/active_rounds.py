@@ -37,8 +37,7 @@ from htflow.db.active import (
     insert_round,
     save_round,
 )
-from htflow.submit import submit_flow
-from htflow.submit.campaign import resources_of
+from htflow.submit.planned import PlannedSubmitter
 
 if TYPE_CHECKING:
     from fireworks import LaunchPad
@@ -186,37 +185,18 @@ def submit_round(
     """Submit the workflows of every chosen candidate not yet marked; the round ends
     ``submitted`` (see the module docstring). Returns the saved round."""
     entries = {entry["index"]: entry for entry in pool}
-    resources = resources_of(_PlanView(Path(path), spec))
+    submit = PlannedSubmitter(lp, spec, Path(path))
     todo = [c for c in doc.chosen if not c.submitted]
-
-    def submit(flows: list[Any]) -> tuple[list[int], int, int]:
-        fw_ids: list[int] = []
-        added = found = 0
-        for planned in flows:
-            result = submit_flow(
-                planned.flow,
-                lp,
-                resources=resources,
-                protocol=spec.protocol,
-                dedupe=spec.dedupe.against_database,
-            )
-            if result.submitted:
-                added += 1
-                fw_ids += result.fw_ids.values()
-            else:
-                found += 1
-                fw_ids += [m["fw_id"] for d in result.duplicates for m in d.matches]
-        return sorted(set(fw_ids)), added, found
 
     # references first: a kill after them is repaired by the duplicate check on the next pass
     candidates = [_candidate(entries[c.index]) for c in todo]
     if candidates:
-        references = submit(reference_flows(candidates, spec)[0])[0]
+        references = submit(reference_flows(candidates, spec)[0]).fw_ids
         doc.reference_fw_ids = sorted({*doc.reference_fw_ids, *references})
         save_round(lp.db, doc)
     for chosen in todo:
-        fw_ids, added, found = submit(build_flows([_candidate(entries[chosen.index])], spec))
-        chosen.fw_ids, chosen.flows_added, chosen.flows_found = fw_ids, added, found
+        done = submit(build_flows([_candidate(entries[chosen.index])], spec))
+        chosen.fw_ids, chosen.flows_added, chosen.flows_found = done.fw_ids, done.added, done.found
         chosen.submitted = True
         save_round(lp.db, doc)
     doc.state = "submitted"
@@ -233,15 +213,6 @@ def submit_round(
 
 def _candidate(entry: dict[str, Any]) -> Candidate:
     return Candidate(Structure.from_dict(entry["structure"]), entry["entry"], entry["source"])
-
-
-@dataclass
-class _PlanView:
-    """What ``resources_of`` reads of a plan."""
-
-    path: Path
-    spec: CampaignSpec
-    flows: tuple[()] = ()
 
 
 __all__ = ["Known", "choose_round", "known_from", "submit_round"]

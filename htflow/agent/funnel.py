@@ -34,8 +34,7 @@ from htflow.actions.store import campaigns
 from htflow.campaign.build import build_flows
 from htflow.campaign.candidate import Candidate
 from htflow.launch.spec import FUNNEL_EXPANDED_KEY, FUNNEL_KEY, JOB_UUID_KEY
-from htflow.submit import submit_flow
-from htflow.submit.campaign import resources_of
+from htflow.submit.planned import PlannedSubmitter
 
 if TYPE_CHECKING:
     from fireworks import LaunchPad
@@ -167,25 +166,14 @@ def _submit_dft_stage(
 
     plan = screen.plan or {}
     kept = [_candidate(d, plan) for d in screen.decisions if d.kept]
-    resources = resources_of(_PlanView(Path(plan.get("path", ".")), spec))
+    submitter = PlannedSubmitter(lp, spec, Path(plan.get("path", ".")))
     counts = [0, 0]
 
     def submit(flows: list[Any]) -> list[int]:
-        fw_ids: list[int] = []
-        for planned in flows:
-            result = submit_flow(
-                planned.flow,
-                lp,
-                resources=resources,
-                protocol=spec.protocol,
-                dedupe=spec.dedupe.against_database,
-            )
-            counts[0 if result.submitted else 1] += 1
-            if result.submitted:
-                fw_ids += result.fw_ids.values()
-            else:
-                fw_ids += [m["fw_id"] for d in result.duplicates for m in d.matches]
-        return sorted(set(fw_ids))
+        done = submitter(flows)
+        counts[0] += done.added
+        counts[1] += done.found
+        return done.fw_ids
 
     # references first: a kill after them is repaired by the duplicate check on the next pass
     submit(reference_flows(kept, spec)[0])
@@ -209,15 +197,6 @@ def _candidate(decision: Any, plan: dict[str, Any]) -> Candidate:
     entry = plan.get("entries", {}).get(decision.label, decision.label)
     source = plan.get("sources", {}).get(decision.label, "funnel")
     return Candidate(structure, f"{entry} (ML-relaxed)", source)
-
-
-@dataclass
-class _PlanView:
-    """What ``resources_of`` reads of a plan."""
-
-    path: Path
-    spec: CampaignSpec
-    flows: tuple[()] = ()
 
 
 __all__ = ["FunnelExpansion", "expand_funnels", "expand_one", "pending_screens", "read_screen"]
