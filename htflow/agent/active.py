@@ -128,12 +128,11 @@ def pending_pools(lp: LaunchPad) -> list[dict[str, Any]]:
 
 def read_pool(jobstore: JobStore, uuid: str) -> ActivePoolDoc | None:
     """The pool job's output, or None when it is not in the JobStore."""
+    from htflow.agent.funnel import job_output
     from htflow.campaign.active import ActivePoolDoc
 
-    docs = list(jobstore.docs_store.query({"uuid": uuid}, sort={"index": -1}, limit=1))
-    if not docs or docs[0].get("output") is None:
-        return None
-    return ActivePoolDoc.model_validate(docs[0]["output"])
+    output = job_output(jobstore, uuid)
+    return None if output is None else ActivePoolDoc.model_validate(output)
 
 
 def start_loops(lp: LaunchPad, jobstore: JobStore) -> list[LoopStep]:

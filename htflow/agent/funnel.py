@@ -85,10 +85,14 @@ def read_screen(jobstore: JobStore, uuid: str) -> MLScreenDoc | None:
     """The screen job's output (last index), or None when it is not in the JobStore."""
     from htflow.ml.screen import MLScreenDoc
 
+    output = job_output(jobstore, uuid)
+    return None if output is None else MLScreenDoc.model_validate(output)
+
+
+def job_output(jobstore: JobStore, uuid: str) -> Any:
+    """The output of a job's last index as stored, or None when it has none yet."""
     docs = list(jobstore.docs_store.query({"uuid": uuid}, sort={"index": -1}, limit=1))
-    if not docs or docs[0].get("output") is None:
-        return None
-    return MLScreenDoc.model_validate(docs[0]["output"])
+    return docs[0].get("output") if docs else None
 
 
 def expand_one(lp: LaunchPad, fw_id: int, uuid: str, screen: MLScreenDoc) -> FunnelExpansion:
@@ -199,4 +203,11 @@ def _candidate(decision: Any, plan: dict[str, Any]) -> Candidate:
     return Candidate(structure, f"{entry} (ML-relaxed)", source)
 
 
-__all__ = ["FunnelExpansion", "expand_funnels", "expand_one", "pending_screens", "read_screen"]
+__all__ = [
+    "FunnelExpansion",
+    "expand_funnels",
+    "expand_one",
+    "job_output",
+    "pending_screens",
+    "read_screen",
+]
